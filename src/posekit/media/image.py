@@ -1,0 +1,102 @@
+"""Image loading with EXIF orientation, size limits and clear errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "ImageError", "find_images", "image_size", "load_image"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+#: Refuse images above this many pixels (decompression bombs); override with
+#: the ``POSEKIT_MAX_PIXELS`` environment variable.
+MAX_PIXELS = int(os.environ.get("POSEKIT_MAX_PIXELS", 150_000_000))
+
+
+class ImageError(ValueError):
+    """An image cannot be read; the message names the file."""
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path}: image is too large (over {MAX_PIXELS} pixels)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{path}: not a readable image: {exc}") from None
+    if image.width * image.height > MAX_PIXELS:
+        raise ImageError(
+            f"{path}: image is too large ({image.width}x{image.height} > {MAX_PIXELS} pixels)"
+        )
+    return image
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` after EXIF orientation, reading only the header."""
+    path = Path(path)
+    image = _open(path)
+    with image:
+        width, height = image.size
+        try:
+            orientation = image.getexif().get(0x0112, 1)
+        except Exception:  # malformed EXIF: treat as upright
+            orientation = 1
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return width, height
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode an image to ``(H, W, 3) uint8`` RGB with EXIF orientation applied.
+
+    Truncated or corrupt files raise :class:`ImageError` naming the file
+    (PIL's lenient ``LOAD_TRUNCATED_IMAGES`` is not used: a half-grey image
+    would silently produce wrong labels).
+    """
+    path = Path(path)
+    image = _open(path)
+    try:
+        with image:
+            image.load()
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)
+            image = ImageOps.exif_transpose(image)
+            rgb = image.convert("RGB")
+            return np.asarray(rgb, dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{path}: truncated or corrupt image: {exc}") from None
+
+
+def find_images(inputs: Iterable[str | Path], *, recursive: bool = True) -> list[Path]:
+    """Image files among ``inputs`` (files, or folders searched recursively),
+    sorted within each folder, duplicates removed. Missing paths raise."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            candidates = sorted(p for p in path.glob(pattern) if p.is_file())
+            candidates = [p for p in candidates if p.suffix.lower() in IMAGE_EXTENSIONS]
+        elif path.is_file():
+            candidates = [path]
+        else:
+            raise ImageError(f"{path}: no such file or folder")
+        for p in candidates:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(p)
+    return found
