@@ -17,7 +17,7 @@ Conventions (all colours RGB, images RGB ``uint8``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -264,7 +264,7 @@ def _load_dataset(dataset_or_path: Any, skeleton: Skeleton | None) -> Any:
 
 def render_coco(
     dataset_or_path: Any,
-    image_root: Path,
+    image_root: Path | Mapping[str, Path],
     out_dir: Path,
     skeleton: Skeleton | None = None,
     **draw_options: Any,
@@ -279,7 +279,8 @@ def render_coco(
         dataset_or_path: A ``posekit.formats.coco.CocoDataset`` (``images``: labeled
             images with ``image.file_name`` and ``instances``; ``skeleton``) or a path
             to a COCO keypoints file.
-        image_root: Folder the ``file_name`` paths are relative to.
+        image_root: Folder the ``file_name`` paths are relative to, or a mapping
+            from ``file_name`` to the image's path (as ``posekit predict`` has).
         out_dir: Output folder (created).
         skeleton: Template to draw with; defaults to the dataset's.
         **draw_options: Passed to :func:`draw_instances`.
@@ -297,13 +298,19 @@ def render_coco(
     template = skeleton if skeleton is not None else getattr(dataset, "skeleton", None)
     if template is None:
         raise RenderError("no skeleton template: pass skeleton=... or a dataset that has one")
-    image_root = Path(image_root)
+    sources = image_root if isinstance(image_root, Mapping) else None
+    root = None if sources is not None else Path(image_root)
     out_dir = Path(out_dir)
     written: list[Path] = []
     for labeled in dataset.images:
         record = labeled.image
         rel = _safe_relative(record.file_name)
-        source = image_root / Path(*rel.parts)
+        if sources is not None:
+            if record.file_name not in sources:
+                raise RenderError(f"{record.file_name!r}: no image path given for this file name")
+            source = Path(sources[record.file_name])
+        else:
+            source = root / Path(*rel.parts)
         target = out_dir / Path(*rel.parts)
         if target.suffix.lower() not in {".jpg", ".jpeg", ".png"}:
             target = target.with_suffix(".png")
