@@ -1,0 +1,94 @@
+"""Throughput of the full BlazePose predict path and its overhead over bare inference.
+
+For the COCO sample images (loaded from disk each time) and the frames of
+``videos/street_pedestrians_5f.mp4`` (read with cv2.VideoCapture), times
+load/decode -> detect -> crops -> landmarks -> instances, and the time spent inside
+``interpreter.invoke`` in the same run. Overhead = (total - inference) / inference.
+
+Run: ``python benchmarks/predict_throughput.py [--data DIR] [--repeats N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from posekit.media.image import load_image
+from posekit.models.blazepose import BlazePoseDetector, BlazePoseEstimator
+from posekit.pipeline import predict
+from posekit.skeleton import get_preset
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def coco_images(folder: Path) -> Callable[[], Iterator[np.ndarray]]:
+    paths = sorted((folder / "coco-val2017-sample" / "images").glob("*.jpg"))
+
+    def frames() -> Iterator[np.ndarray]:
+        for path in paths:
+            yield load_image(path)
+
+    return frames
+
+
+def video_frames(path: Path) -> Callable[[], Iterator[np.ndarray]]:
+    def frames() -> Iterator[np.ndarray]:
+        capture = cv2.VideoCapture(str(path))
+        try:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        finally:
+            capture.release()
+
+    return frames
+
+
+def run(name: str, frames: Callable[[], Iterator[np.ndarray]], repeats: int) -> None:
+    skeleton = get_preset("coco17")
+    with BlazePoseDetector() as detector, BlazePoseEstimator() as estimator:
+        for image in frames():  # warm-up: first invokes allocate and tune XNNPACK
+            predict([image], skeleton, detector, estimator)
+        detector.inference_seconds = estimator.inference_seconds = 0.0
+        count = people = 0
+        start = time.perf_counter()
+        for _ in range(repeats):
+            for image in frames():
+                people += len(predict([image], skeleton, detector, estimator)[0])
+                count += 1
+        total = time.perf_counter() - start
+        inference = detector.inference_seconds + estimator.inference_seconds
+    overhead = (total - inference) / inference
+    print(
+        f"{name:34s} {count / total:6.2f} images/s  {1000 * total / count:7.1f} ms/image  "
+        f"inference {1000 * inference / count:7.1f} ms/image "
+        f"(detector {1000 * detector.inference_seconds / count:5.1f}, "
+        f"landmarks {1000 * estimator.inference_seconds / count:6.1f})  "
+        f"overhead {100 * overhead:5.1f}%  {people / count:.1f} people/image"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    run("COCO sample (4 images, from disk)", coco_images(args.data), args.repeats)
+    run(
+        "street_pedestrians_5f.mp4 (960x540)",
+        video_frames(args.data / "videos" / "street_pedestrians_5f.mp4"),
+        args.repeats,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""Pipelines: predict (detect -> crop -> estimate), assist (box -> pose), autolabel."""
+
+from posekit.pipeline.assist import assist
+from posekit.pipeline.predict import predict
+
+__all__ = ["assist", "predict"]
