@@ -277,7 +277,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     ws = _workspace(args)
     project = ws.create_project(args.project, _template(args.template))
     ws.get_or_create_dataset(project, args.dataset)
-    _say(f"created project {args.project!r} ({args.template}) in {ws.path}")
+    _say(f"created project {args.project!r} ({args.template}) in {ws.root}")
     return 0
 
 
@@ -335,10 +335,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     project = ws.get_project(args.project)
     statuses = args.status or ["predicted", "accepted"]
     if args.format == "coco":
-        export_coco(ws, project, args.output, dataset=args.dataset, statuses=statuses)
+        report = export_coco(ws, project, args.output, dataset=args.dataset, statuses=statuses)
     else:
-        export_yolo(ws, project, args.output, dataset=args.dataset, statuses=statuses)
-    _say(f"exported {args.project!r} as {args.format} -> {args.output}")
+        report = export_yolo(ws, project, args.output, dataset=args.dataset, statuses=statuses)
+    _say(f"exported {args.project!r} as {args.format}: {report.summary()}")
     return 0
 
 

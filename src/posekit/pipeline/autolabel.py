@@ -58,6 +58,15 @@ class AutolabelReport:
     elapsed: float = 0.0
     cancelled: bool = False
 
+    def summary(self) -> str:
+        """One line for people: what was labeled, skipped, failed, on which device."""
+        text = (
+            f"{self.processed} items labeled ({self.instances} instances), "
+            f"{self.skipped} already labeled and skipped, {len(self.failures)} failed "
+            f"in {self.elapsed:.1f} s on {self.device or 'unknown device'}"
+        )
+        return text + (" (cancelled)" if self.cancelled else "")
+
 
 def _as_prediction(instance: Instance, model_name: str) -> Instance:
     source = instance.source if instance.source.startswith("model:") else f"model:{model_name}"

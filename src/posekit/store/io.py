@@ -89,6 +89,19 @@ class ImportReport:
     missing_media: list[str] = field(default_factory=list)
     elapsed: float = 0.0
 
+    def summary(self) -> str:
+        """One line for people: counts of what was added, skipped and failed."""
+        parts = [f"{self.added} images and {self.instances} instances added to {self.dataset!r}"]
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} duplicates skipped")
+        if self.renamed:
+            parts.append(f"{len(self.renamed)} renamed")
+        if self.missing_media:
+            parts.append(f"{len(self.missing_media)} without media")
+        if self.failures:
+            parts.append(f"{len(self.failures)} failed")
+        return ", ".join(parts) + f" ({self.elapsed:.1f} s)"
+
 
 @dataclass
 class ExportReport:
@@ -98,6 +111,9 @@ class ExportReport:
     images: int
     instances: int
     elapsed: float = 0.0
+
+    def summary(self) -> str:
+        return f"{self.images} images, {self.instances} instances -> {self.path} ({self.elapsed:.1f} s)"
 
 
 def _resolve(

@@ -1,0 +1,91 @@
+"""End-to-end tests of the ``posekit`` command line on the real samples."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from posekit.cli import main
+
+
+@pytest.fixture
+def coco_sample(shared_data: Path) -> Path:
+    return shared_data / "coco-val2017-sample"
+
+
+def test_predict_eval_render_on_coco_sample(coco_sample, tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert", reason="needs the [mediapipe] extra")
+    pred = tmp_path / "pred.json"
+    rendered = tmp_path / "rendered"
+    assert main(["-q", "predict", str(coco_sample / "images"), "-o", str(pred),
+                 "--render", str(rendered)]) == 0
+    data = json.loads(pred.read_text())
+    names = {img["file_name"] for img in data["images"]}
+    assert names == {p.name for p in (coco_sample / "images").glob("*.jpg")}
+    assert data["categories"][0]["keypoints"][0] == "nose"
+    assert len(data["annotations"]) >= 8  # the sample has 12 people with keypoints
+    for ann in data["annotations"]:
+        assert len(ann["keypoints"]) == 51 and 0 < ann["score"] <= 1
+        assert set(ann["keypoints"][2::3]) <= {0, 1, 2}
+    assert sorted(p.name for p in rendered.glob("*.jpg")) == sorted(names)
+
+    capsys.readouterr()
+    assert main(["eval", str(coco_sample / "person_keypoints.json"), str(pred), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    for key in ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl"):
+        assert 0.0 <= scores[key] <= 1.0
+    # A working multi-person pipeline is far above chance on these images.
+    assert scores["AP50"] > 0.5
+    assert len(scores["per_keypoint"]) == 17
+
+
+def test_predict_with_ground_truth_boxes(coco_sample, tmp_path):
+    pytest.importorskip("ai_edge_litert", reason="needs the [mediapipe] extra")
+    pred = tmp_path / "pred.json"
+    gt = coco_sample / "person_keypoints.json"
+    assert main(["-q", "predict", str(coco_sample / "images"), "-o", str(pred),
+                 "--boxes", str(gt)]) == 0
+    data = json.loads(pred.read_text())
+    gt_data = json.loads(gt.read_text())
+    assert len(data["annotations"]) == len(gt_data["annotations"])
+
+
+def test_predict_with_results_list_needs_images_from(coco_sample, tmp_path, capsys):
+    dets = coco_sample / "person_detections.json"
+    code = main(["-q", "predict", str(coco_sample / "images"), "-o",
+                 str(tmp_path / "p.json"), "--boxes", str(dets)])
+    assert code == 2
+    assert "images-from" in capsys.readouterr().err.replace("_", "-")
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_templates_commands(tmp_path, capsys):
+    assert main(["templates", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "coco17" in out and "mediapipe33" in out
+    assert main(["templates", "show", "coco17"]) == 0
+    assert "left_wrist" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nkeypoints: [a, b]\nsigmas: [0.1, 0.1]\nedges: [[a, c]]\n")
+    assert main(["templates", "validate", str(bad)]) == 2
+    assert "unknown keypoint 'c'" in capsys.readouterr().err
+
+
+def test_project_workflow(coco_sample, tmp_path, capsys):
+    ws = tmp_path / "ws"
+    common = ["-q", "--workspace", str(ws)]
+    assert main([*common, "init", "demo", "--template", "coco17"]) == 0
+    assert main([*common, "init", "demo"]) == 2  # duplicate project name
+    assert main([*common, "import", "demo", "--coco", str(coco_sample / "person_keypoints.json"),
+                 "--image-root", str(coco_sample / "images")]) == 0
+    out = tmp_path / "export.json"
+    assert main([*common, "export", "demo", "--format", "coco", "-o", str(out)]) == 0
+    exported = json.loads(out.read_text())
+    original = json.loads((coco_sample / "person_keypoints.json").read_text())
+    assert len(exported["annotations"]) == len(original["annotations"])
+    by_id = {a["id"]: a for a in exported["annotations"]}
+    for ann in original["annotations"]:
+        assert by_id[ann["id"]]["keypoints"] == ann["keypoints"]
+    yolo = tmp_path / "yolo"
+    assert main([*common, "export", "demo", "--format", "yolo", "-o", str(yolo)]) == 0
+    assert "kpt_shape" in (yolo / "data.yaml").read_text()
