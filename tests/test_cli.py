@@ -17,8 +17,20 @@ def test_predict_eval_render_on_coco_sample(coco_sample, tmp_path, capsys):
     pytest.importorskip("ai_edge_litert", reason="needs the [mediapipe] extra")
     pred = tmp_path / "pred.json"
     rendered = tmp_path / "rendered"
-    assert main(["-q", "predict", str(coco_sample / "images"), "-o", str(pred),
-                 "--render", str(rendered)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "predict",
+                str(coco_sample / "images"),
+                "-o",
+                str(pred),
+                "--render",
+                str(rendered),
+            ]
+        )
+        == 0
+    )
     data = json.loads(pred.read_text())
     names = {img["file_name"] for img in data["images"]}
     assert names == {p.name for p in (coco_sample / "images").glob("*.jpg")}
@@ -43,8 +55,10 @@ def test_predict_with_ground_truth_boxes(coco_sample, tmp_path):
     pytest.importorskip("ai_edge_litert", reason="needs the [mediapipe] extra")
     pred = tmp_path / "pred.json"
     gt = coco_sample / "person_keypoints.json"
-    assert main(["-q", "predict", str(coco_sample / "images"), "-o", str(pred),
-                 "--boxes", str(gt)]) == 0
+    assert (
+        main(["-q", "predict", str(coco_sample / "images"), "-o", str(pred), "--boxes", str(gt)])
+        == 0
+    )
     data = json.loads(pred.read_text())
     gt_data = json.loads(gt.read_text())
     assert len(data["annotations"]) == len(gt_data["annotations"])
@@ -52,8 +66,17 @@ def test_predict_with_ground_truth_boxes(coco_sample, tmp_path):
 
 def test_predict_with_results_list_needs_images_from(coco_sample, tmp_path, capsys):
     dets = coco_sample / "person_detections.json"
-    code = main(["-q", "predict", str(coco_sample / "images"), "-o",
-                 str(tmp_path / "p.json"), "--boxes", str(dets)])
+    code = main(
+        [
+            "-q",
+            "predict",
+            str(coco_sample / "images"),
+            "-o",
+            str(tmp_path / "p.json"),
+            "--boxes",
+            str(dets),
+        ]
+    )
     assert code == 2
     assert "images-from" in capsys.readouterr().err.replace("_", "-")
     assert not (tmp_path / "p.json").exists()
@@ -76,8 +99,20 @@ def test_project_workflow(coco_sample, tmp_path, capsys):
     common = ["-q", "--workspace", str(ws)]
     assert main([*common, "init", "demo", "--template", "coco17"]) == 0
     assert main([*common, "init", "demo"]) == 2  # duplicate project name
-    assert main([*common, "import", "demo", "--coco", str(coco_sample / "person_keypoints.json"),
-                 "--image-root", str(coco_sample / "images")]) == 0
+    assert (
+        main(
+            [
+                *common,
+                "import",
+                "demo",
+                "--coco",
+                str(coco_sample / "person_keypoints.json"),
+                "--image-root",
+                str(coco_sample / "images"),
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "export.json"
     assert main([*common, "export", "demo", "--format", "coco", "-o", str(out)]) == 0
     exported = json.loads(out.read_text())

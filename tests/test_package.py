@@ -19,6 +19,15 @@ def test_cli_help_lists_every_subcommand():
     out = subprocess.run(
         [sys.executable, "-m", "posekit.cli", "--help"], capture_output=True, text=True, check=True
     )
-    for command in ("predict", "eval", "init", "import", "autolabel", "export", "render",
-                    "templates", "demo"):
+    for command in (
+        "predict",
+        "eval",
+        "init",
+        "import",
+        "autolabel",
+        "export",
+        "render",
+        "templates",
+        "demo",
+    ):
         assert command in out.stdout

@@ -199,8 +199,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         boxes = load_boxes(args.boxes, images_from=args.images_from)
         if args.min_box_score > 0:
             boxes = {
-                name: dets.subset(dets.scores >= args.min_box_score)
-                for name, dets in boxes.items()
+                name: dets.subset(dets.scores >= args.min_box_score) for name, dets in boxes.items()
             }
     elif args.images_from:
         raise CliError("--images-from only makes sense with --boxes")

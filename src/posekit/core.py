@@ -42,9 +42,7 @@ def _array(value: Any, shape: tuple[int, ...], dtype: Any, field_name: str) -> n
     return arr
 
 
-def box_from_keypoints(
-    keypoints: np.ndarray, visibility: np.ndarray
-) -> np.ndarray | None:
+def box_from_keypoints(keypoints: np.ndarray, visibility: np.ndarray) -> np.ndarray | None:
     """Tight ``(4,) float32`` xyxy box around labeled keypoints, or None if none are."""
     labeled = visibility > 0
     if not np.any(labeled):

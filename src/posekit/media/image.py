@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "ImageError", "find_images", "image_size", "load_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "ImageError",
+    "find_images",
+    "image_size",
+    "load_image",
+]
 
 log = logging.getLogger(__name__)
 

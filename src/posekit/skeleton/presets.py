@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -17,19 +17,15 @@ def _preset_dir():
     return resources.files("posekit.skeleton").joinpath("presets")
 
 
-@lru_cache(maxsize=None)
+@cache
 def list_presets() -> tuple[str, ...]:
     """Names of the shipped presets, sorted."""
     return tuple(
-        sorted(
-            p.name[: -len(".yaml")]
-            for p in _preset_dir().iterdir()
-            if p.name.endswith(".yaml")
-        )
+        sorted(p.name[: -len(".yaml")] for p in _preset_dir().iterdir() if p.name.endswith(".yaml"))
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_preset(name: str) -> Skeleton:
     """Load a shipped preset by name (``coco17``, ``mediapipe33``, ...)."""
     key = name.lower().replace("-", "").replace("_", "")
@@ -38,9 +34,7 @@ def get_preset(name: str) -> Skeleton:
             resource = _preset_dir().joinpath(f"{preset}.yaml")
             data = yaml.safe_load(resource.read_text(encoding="utf-8"))
             return Skeleton.from_dict(data, source=f"preset {preset}")
-    raise SkeletonError(
-        f"unknown template preset {name!r}; available: {', '.join(list_presets())}"
-    )
+    raise SkeletonError(f"unknown template preset {name!r}; available: {', '.join(list_presets())}")
 
 
 def load_template(spec: str | Path | Skeleton) -> Skeleton:

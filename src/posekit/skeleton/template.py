@@ -125,9 +125,7 @@ class Skeleton:
 
         def lookup(kp: Any, what: str) -> int:
             if kp not in positions:
-                raise SkeletonError(
-                    f"template {self.name!r}: {what} names unknown keypoint {kp!r}"
-                )
+                raise SkeletonError(f"template {self.name!r}: {what} names unknown keypoint {kp!r}")
             return positions[kp]
 
         edge_index = np.zeros((len(self.edges), 2), dtype=np.int64)
@@ -181,7 +179,8 @@ class Skeleton:
         ec = np.asarray(self.edge_colors, dtype=np.uint8).reshape(-1, 3)
         if ec.shape != (len(self.edges), 3):
             raise SkeletonError(
-                f"template {self.name!r}: expected {len(self.edges)} edge colours, got {ec.shape[0]}"
+                f"template {self.name!r}: expected {len(self.edges)} edge colours, "
+                f"got {ec.shape[0]}"
             )
         sigmas.setflags(write=False)
         kc.setflags(write=False)
@@ -215,9 +214,7 @@ class Skeleton:
         try:
             return self._positions[keypoint]
         except KeyError:
-            raise KeyError(
-                f"keypoint {keypoint!r} is not in template {self.name!r}"
-            ) from None
+            raise KeyError(f"keypoint {keypoint!r} is not in template {self.name!r}") from None
 
     def __contains__(self, keypoint: object) -> bool:
         return keypoint in self._positions
@@ -287,9 +284,7 @@ class Skeleton:
         edges = data.get("edges", []) or []
         flips = data.get("flip_pairs", []) or []
         for what, seq in (("edges", edges), ("flip_pairs", flips)):
-            if not isinstance(seq, list) or not all(
-                isinstance(p, list | tuple) for p in seq
-            ):
+            if not isinstance(seq, list) or not all(isinstance(p, list | tuple) for p in seq):
                 raise SkeletonError(f"{source}: {what!r} must be a list of [name, name] pairs")
         kc_raw = data.get("keypoint_colors")
         if isinstance(kc_raw, Mapping):
@@ -332,8 +327,10 @@ class Skeleton:
             display_name=str(data.get("display_name", "")),
             sigmas_source=sigmas_source,
             description=str(data.get("description", "")),
-            aliases={str(a): tuple(str(x) for x in (v if isinstance(v, list) else [v]))
-                     for a, v in aliases.items()},
+            aliases={
+                str(a): tuple(str(x) for x in (v if isinstance(v, list) else [v]))
+                for a, v in aliases.items()
+            },
         )
 
     @classmethod
@@ -345,10 +342,8 @@ class Skeleton:
         except OSError as exc:
             raise SkeletonError(f"{path}: cannot read template file: {exc}") from None
         try:
-            if path.suffix.lower() == ".json":
-                data = json.loads(text)
-            else:
-                data = yaml.safe_load(text)
+            is_json = path.suffix.lower() == ".json"
+            data = json.loads(text) if is_json else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
             raise SkeletonError(f"{path}: not valid {path.suffix.lstrip('.')}: {exc}") from None
         return cls.from_dict(data, source=str(path))
