@@ -279,3 +279,50 @@ def test_items_copied_from_elsewhere_still_resolve(ws: Workspace, tmp_path: Path
     assert report.processed == 9
     assert all(i.path.is_relative_to(moved.resolve()) for i in other.list_items("people"))
     other.close()
+
+
+class NobodyDetector(BrightnessDetector):
+    """Finds no one: items it saw must still count as labeled."""
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        self.calls += 1
+        return [Detections(np.zeros((0, 4), np.float32), np.zeros(0)) for _ in images]
+
+
+def test_items_where_nobody_was_found_are_not_redone(ws: Workspace) -> None:
+    first = autolabel(ws, "people", detector=NobodyDetector(), pose=GridPose(), progress=False)
+    assert first.processed == 9 and first.instances == 0
+    detector = NobodyDetector()
+    again = autolabel(ws, "people", detector=detector, pose=GridPose(), progress=False)
+    assert again.processed == 0 and again.skipped == 9 and detector.calls == 0
+    redo = autolabel(
+        ws,
+        "people",
+        detector=BrightnessDetector(),
+        pose=GridPose(),
+        overwrite=True,
+        progress=False,
+    )
+    assert redo.processed == 9 and redo.instances == sum(expected_people(ws).values())
+
+
+def test_autolabel_with_the_default_blazepose_models(tmp_path: Path) -> None:
+    pytest.importorskip("ai_edge_litert", reason="needs the [mediapipe] extra")
+    images = DATA / "coco-val2017-sample" / "images"
+    if not images.is_dir():
+        pytest.skip(f"sample data not found at {images}")
+    workspace = Workspace(tmp_path / "ws")
+    workspace.create_project("coco", get_preset("coco17"))
+    import_images(workspace, "coco", "val", [images])
+    report = autolabel(workspace, "coco", progress=False)
+    assert report.processed == 4 and not report.failures
+    assert "tflite" in report.device
+    items = workspace.list_items("coco")
+    by_item = workspace.instances_by_item([i.id for i in items])
+    # The sample has 1 to 7 annotated people per image; every image has someone.
+    assert all(len(by_item[i.id]) >= 1 for i in items)
+    for instance in (inst for insts in by_item.values() for inst in insts):
+        assert instance.status == "predicted" and instance.source == "model:blazepose"
+        assert instance.keypoints.shape == (17, 2) and 0 < instance.score <= 1
+        assert instance.keypoint_scores is not None
+    workspace.close()

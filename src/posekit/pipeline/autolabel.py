@@ -146,9 +146,18 @@ def autolabel(
     project = ws._resolve_project(project)
     skeleton = project.template
     report = AutolabelReport()
-    todo = ws.list_items(project, dataset=dataset, has_instances=None if overwrite else False)
-    if not overwrite:
-        report.skipped = ws.count_items(project, dataset=dataset, has_instances=True)
+    if overwrite:
+        todo = ws.list_items(project, dataset=dataset)
+    else:
+        # Labeled means: it has instances, or a model already looked at it and found
+        # nobody (status moved on from "new"); neither is redone without overwrite.
+        total = ws.count_items(project, dataset=dataset)
+        todo = [
+            item
+            for item in ws.list_items(project, dataset=dataset, has_instances=False)
+            if item.status == "new"
+        ]
+        report.skipped = total - len(todo)
     owned: list[Detector | PoseEstimator] = []
     try:
         if isinstance(detector, str):
