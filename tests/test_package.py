@@ -29,5 +29,6 @@ def test_cli_help_lists_every_subcommand():
         "render",
         "templates",
         "demo",
+        "models",
     ):
         assert command in out.stdout

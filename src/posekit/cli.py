@@ -58,6 +58,11 @@ EXAMPLES = {
   posekit render pred.json --image-root photos/ -o rendered/
   posekit render gt.json --image-root images/ -o out/ --no-boxes
 """,
+    "models": """examples:
+  posekit models
+  posekit predict photos/ -o pred.json --detector rtdetr \\
+      --pose vitpose:usyd-community/vitpose-base-simple
+""",
     "templates": """examples:
   posekit templates list
   posekit templates show coco17
@@ -164,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--template", help="template (default: from the file's keypoint names)")
     p.add_argument("--no-boxes", action="store_true")
     p.add_argument("--no-scores", action="store_true")
+
+    add("models", "List model backends, whether their extra is installed, known checkpoints.")
 
     p = add("templates", "List, show or validate skeleton templates.")
     tsub = p.add_subparsers(dest="templates_command", metavar="ACTION")
@@ -358,6 +365,22 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from posekit.models.catalog import list_backends, list_checkpoints
+
+    print("backends (spec / kind / extra / license / installed):")
+    for backend in list_backends():
+        mark = "yes" if backend.installed else f"no: pip install 'posekit[{backend.extra}]'"
+        print(
+            f"  {backend.spec:36s} {backend.kind:9s} [{backend.extra}] {backend.license:11s} {mark}"
+        )
+    print("\nknown checkpoints (published accuracy; see BENCHMARKS.md to reproduce):")
+    for ckpt in list_checkpoints():
+        value = "-" if ckpt.value is None else f"{ckpt.value:.1f}"
+        print(f"  {ckpt.spec:48s} {ckpt.task:8s} {ckpt.metric:22s} {value:>5s}  {ckpt.reference}")
+    return 0
+
+
 def cmd_templates(args: argparse.Namespace) -> int:
     from posekit.skeleton import Skeleton, get_preset, list_presets, load_template
 
@@ -387,6 +410,7 @@ COMMANDS = {
     "export": cmd_export,
     "render": cmd_render,
     "templates": cmd_templates,
+    "models": cmd_models,
 }
 
 

@@ -41,4 +41,4 @@ def _ensure_builtin_backends() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from posekit.models import blazepose  # noqa: F401
+    from posekit.models import blazepose, rtdetr, ultralytics_yolo, vitpose  # noqa: F401

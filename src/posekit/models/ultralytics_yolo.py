@@ -1,0 +1,342 @@
+"""Ultralytics YOLO (v8 / 11) person detector and one-stage YOLO-pose backend.
+
+Optional ``[ultralytics]`` extra, never the default: Ultralytics is licensed
+AGPL-3.0, which binds the software you distribute with it. Spec:
+``yolo:<weights name or path>``, e.g. ``yolo:yolov8n.pt`` (detector) or
+``yolo:yolov8n-pose.pt`` (pose). ``ultralytics`` is imported only when a model is
+created.
+
+Weights: Ultralytics ``.pt`` files are pickles. posekit only loads them from a
+path the user names (or the official release names Ultralytics downloads itself);
+prefer exported ``.onnx`` / ``.safetensors`` weights from sources you trust.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from posekit.core import Instance
+from posekit.models.base import (
+    Detections,
+    ModelError,
+    register_detector,
+    register_pose_estimator,
+)
+from posekit.models.rtdetr import filter_person_boxes
+from posekit.models.vitpose import _check_images
+from posekit.skeleton import Skeleton, get_preset, names_mapping
+
+__all__ = ["DEFAULT_YOLO", "YoloDetector", "YoloPoseEstimator", "match_boxes"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_YOLO = "yolov8n.pt"
+DEFAULT_YOLO_POSE = "yolov8n-pose.pt"
+_INSTALL_HINT = (
+    "install the optional extra: pip install 'posekit[ultralytics]' "
+    "(Ultralytics is AGPL-3.0 licensed)"
+)
+
+
+def _load_yolo(weights: str) -> Any:
+    try:
+        from ultralytics import YOLO
+    except ImportError as exc:
+        raise ModelError(f"the yolo backend needs ultralytics ({exc}); {_INSTALL_HINT}") from None
+    try:
+        return YOLO(weights)
+    except Exception as exc:  # ultralytics raises many types for missing/bad weights
+        raise ModelError(
+            f"cannot load YOLO weights {weights!r}: {type(exc).__name__}: {exc}. Pass a path "
+            "to a downloaded .pt/.onnx file, or an official name such as 'yolov8n.pt' on a "
+            "machine with network"
+        ) from None
+
+
+def _yolo_device(device: str | None) -> str | None:
+    if device in (None, "auto"):
+        return None  # Ultralytics picks CUDA, MPS or CPU itself
+    return device
+
+
+def match_boxes(boxes: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each box, the best-IoU candidate index (-1 if none) and that IoU."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    candidates = np.asarray(candidates, dtype=np.float64).reshape(-1, 4)
+    if candidates.shape[0] == 0:
+        return np.full(boxes.shape[0], -1, np.int64), np.zeros(boxes.shape[0])
+    x1 = np.maximum(boxes[:, None, 0], candidates[None, :, 0])
+    y1 = np.maximum(boxes[:, None, 1], candidates[None, :, 1])
+    x2 = np.minimum(boxes[:, None, 2], candidates[None, :, 2])
+    y2 = np.minimum(boxes[:, None, 3], candidates[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+
+    def area(b: np.ndarray) -> np.ndarray:
+        return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+    union = area(boxes)[:, None] + area(candidates)[None, :] - inter
+    iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    best = iou.argmax(axis=1)
+    return best.astype(np.int64), iou[np.arange(boxes.shape[0]), best]
+
+
+class _YoloBase:
+    def __init__(
+        self,
+        weights: str,
+        *,
+        device: str | None,
+        half: bool | None,
+        score_threshold: float,
+        iou_threshold: float,
+        imgsz: int,
+    ) -> None:
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+        self.weights = str(weights)
+        self.score_threshold = float(score_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.imgsz = int(imgsz)
+        self._model = _load_yolo(self.weights)
+        names = {int(k): str(v) for k, v in dict(getattr(self._model, "names", {})).items()}
+        persons = [i for i, n in names.items() if n.lower() == "person"]
+        if not persons:
+            raise ModelError(
+                f"YOLO weights {self.weights!r} have no 'person' class "
+                f"(classes: {', '.join(list(names.values())[:10])})"
+            )
+        self.person_class = persons[0]
+        self._device = _yolo_device(device)
+        self._half = half
+
+    def _predict(self, images: Sequence[np.ndarray]) -> list[Any]:
+        if self._model is None:
+            raise ModelError("YOLO model is closed")
+        # Ultralytics takes numpy images as BGR (OpenCV order).
+        bgr = [np.ascontiguousarray(im[..., ::-1]) for im in images]
+        options: dict[str, Any] = {
+            "conf": self.score_threshold,
+            "iou": self.iou_threshold,
+            "classes": [self.person_class],
+            "imgsz": self.imgsz,
+            "verbose": False,
+        }
+        if self._device is not None:
+            options["device"] = self._device
+        if self._half is not None:
+            options["half"] = bool(self._half)
+        results = self._model.predict(bgr, **options)
+        if results:
+            self.device = str(getattr(self._model, "device", "unknown"))
+        return list(results)
+
+    def close(self) -> None:
+        """Release the model."""
+        self._model = None
+
+
+class YoloDetector(_YoloBase):
+    """Ultralytics YOLO person detector.
+
+    Args:
+        weights: weights name (``yolov8n.pt``, ``yolo11n.pt``) or path.
+        device: ``"auto"`` (Ultralytics' choice) or a device string.
+        half: fp16 inference (CUDA).
+        score_threshold: minimum person score.
+        iou_threshold: NMS IoU.
+        min_box_size: minimum box width and height in pixels.
+        imgsz: inference size.
+    """
+
+    name = "yolo"
+
+    def __init__(
+        self,
+        weights: str = DEFAULT_YOLO,
+        *,
+        device: str | None = None,
+        half: bool | None = None,
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.7,
+        min_box_size: float = 4.0,
+        imgsz: int = 640,
+    ) -> None:
+        super().__init__(
+            weights,
+            device=device,
+            half=half,
+            score_threshold=score_threshold,
+            iou_threshold=iou_threshold,
+            imgsz=imgsz,
+        )
+        self.min_box_size = float(min_box_size)
+        self.device = device or "auto"
+        log.info("YOLO detector %s loaded", self.weights)
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Person boxes for each ``(H, W, 3) uint8`` RGB image."""
+        _check_images(images, "YoloDetector.detect")
+        out = []
+        for image, result in zip(images, self._predict(images)):
+            boxes = result.boxes
+            height, width = image.shape[:2]
+            out.append(
+                filter_person_boxes(
+                    boxes.xyxy.cpu().numpy(),
+                    boxes.conf.cpu().numpy(),
+                    score_threshold=self.score_threshold,
+                    iou_threshold=self.iou_threshold,
+                    min_box_size=self.min_box_size,
+                    width=width,
+                    height=height,
+                )
+            )
+        if images:
+            log.info("YOLO detector ran on %s", self.device)
+        return out
+
+
+class YoloPoseEstimator(_YoloBase):
+    """One-stage YOLO-pose (COCO-17 keypoints) behind the top-down protocol.
+
+    YOLO-pose finds people and keypoints in one pass over the whole image; each
+    given detection box is paired with the predicted person whose box overlaps
+    it most (IoU at least ``match_iou``); unmatched detections get an instance
+    with no labeled keypoints and score 0.
+
+    Keypoint confidences are read raw from ``keypoints.data`` (Ultralytics'
+    convenience fields hide points under 0.5). Where a version of Ultralytics
+    has zeroed a point's coordinates, that point is not labeled (visibility 0)
+    but keeps its raw score.
+
+    Args:
+        weights: pose weights (``yolov8n-pose.pt``, ``yolo11n-pose.pt``) or path.
+        match_iou: minimum IoU to pair a detection with a predicted person.
+        visible_threshold: keypoint confidence from which a point gets v=2.
+        Other arguments as :class:`YoloDetector`.
+    """
+
+    name = "yolo"
+
+    def __init__(
+        self,
+        weights: str = DEFAULT_YOLO_POSE,
+        *,
+        device: str | None = None,
+        half: bool | None = None,
+        score_threshold: float = 0.25,
+        iou_threshold: float = 0.7,
+        match_iou: float = 0.3,
+        visible_threshold: float = 0.5,
+        imgsz: int = 640,
+    ) -> None:
+        super().__init__(
+            weights,
+            device=device,
+            half=half,
+            score_threshold=score_threshold,
+            iou_threshold=iou_threshold,
+            imgsz=imgsz,
+        )
+        kpt_shape = getattr(getattr(self._model, "model", None), "kpt_shape", None)
+        if kpt_shape is None:
+            kpt_shape = getattr(getattr(self._model, "model", None), "yaml", {}).get("kpt_shape")
+        if kpt_shape is None or int(kpt_shape[0]) != 17:
+            raise ModelError(
+                f"YOLO weights {self.weights!r} are not a COCO-17 pose model "
+                f"(kpt_shape {kpt_shape}); use e.g. 'yolov8n-pose.pt'"
+            )
+        self.keypoint_names = get_preset("coco17").keypoints
+        self.match_iou = float(match_iou)
+        self.visible_threshold = float(visible_threshold)
+        self.device = device or "auto"
+        log.info("YOLO pose model %s loaded", self.weights)
+
+    def estimate(
+        self,
+        images: Sequence[np.ndarray],
+        detections: Sequence[Detections],
+        skeleton: Skeleton,
+    ) -> list[list[Instance]]:
+        """One :class:`Instance` per detection box, on ``skeleton``'s keypoints."""
+        if len(images) != len(detections):
+            raise ValueError(
+                f"YoloPoseEstimator.estimate: {len(images)} images but {len(detections)} detections"
+            )
+        _check_images(images, "YoloPoseEstimator.estimate")
+        mapping = names_mapping(self.keypoint_names, skeleton)
+        valid = mapping >= 0
+        safe = np.where(valid, mapping, 0)
+        results: list[list[Instance]] = []
+        predictions = self._predict(images) if images else []
+        for image, dets, pred in zip(images, detections, predictions):
+            height, width = image.shape[:2]
+            if pred.keypoints is None:
+                raise ModelError(f"YOLO weights {self.weights!r} returned no keypoints")
+            data = pred.keypoints.data.cpu().numpy().reshape(-1, 17, 3)
+            boxes = pred.boxes.xyxy.cpu().numpy()
+            person_scores = pred.boxes.conf.cpu().numpy()
+            best, iou = match_boxes(dets.boxes, boxes)
+            instances = []
+            for j in range(len(dets)):
+                k = skeleton.num_keypoints
+                if best[j] < 0 or iou[j] < self.match_iou:
+                    instances.append(
+                        Instance(
+                            np.zeros((k, 2)),
+                            np.zeros(k, np.uint8),
+                            keypoint_scores=np.zeros(k, np.float32),
+                            box=dets.boxes[j],
+                            score=0.0,
+                            source="model:yolo",
+                            status="predicted",
+                        )
+                    )
+                    continue
+                points = data[best[j]]
+                xy = points[safe, :2]
+                conf = np.clip(points[safe, 2], 0.0, 1.0)
+                zeroed = (xy[:, 0] == 0) & (xy[:, 1] == 0)
+                labeled = valid & ~zeroed
+                inside = (
+                    (xy[:, 0] >= -0.5)
+                    & (xy[:, 0] <= width - 0.5)
+                    & (xy[:, 1] >= -0.5)
+                    & (xy[:, 1] <= height - 0.5)
+                )
+                vis = np.where(
+                    labeled, np.where(inside & (conf >= self.visible_threshold), 2, 1), 0
+                )
+                instances.append(
+                    Instance(
+                        keypoints=np.where(labeled[:, None], xy, 0.0),
+                        visibility=vis.astype(np.uint8),
+                        keypoint_scores=np.where(valid, conf, 0.0).astype(np.float32),
+                        box=dets.boxes[j],
+                        score=float(person_scores[best[j]]),
+                        source="model:yolo",
+                        status="predicted",
+                    )
+                )
+            results.append(instances)
+        return results
+
+
+def _create_detector(arg: str | None, **options: Any) -> YoloDetector:
+    if arg:
+        options.setdefault("weights", arg)
+    return YoloDetector(**options)
+
+
+def _create_estimator(arg: str | None, **options: Any) -> YoloPoseEstimator:
+    if arg:
+        options.setdefault("weights", arg)
+    return YoloPoseEstimator(**options)
+
+
+register_detector("yolo", _create_detector)
+register_pose_estimator("yolo", _create_estimator)
