@@ -1,135 +1,73 @@
-"""COCO keypoint AP of the BlazePose pipeline on the shared COCO val2017 sample.
+"""Accuracy of the default offline pipeline on the COCO val2017 sample, through the CLI.
 
-Three settings, each scored with pycocotools COCOeval (iouType='keypoints', COCO
-sigmas): BlazePose's own person detector; every non-crowd ground-truth box handed in
-(the AI-assist case); the boxes of ``person_detections.json``.
+Runs exactly what a user runs, ``posekit predict`` then ``posekit eval --json``, in
+three settings:
 
-Run: ``python benchmarks/accuracy_coco_sample.py [--data DIR] [--min-box-score S]``
+1. BlazePose's own person detector (no boxes given);
+2. the ground-truth person boxes handed in with ``--boxes`` (the AI-assist case);
+3. the detector boxes of ``person_detections.json`` (a 56-AP detector) with
+   ``--boxes ... --images-from ...`` at a few box-score thresholds.
+
+Run: ``python benchmarks/accuracy_coco_sample.py [--data ../shared/data/coco-val2017-sample]``
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import logging
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
-import numpy as np
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
-
-from posekit.media.image import load_image
-from posekit.models import Detections
-from posekit.models.blazepose import BlazePoseDetector, BlazePoseEstimator
-from posekit.pipeline import predict
-from posekit.skeleton import get_preset
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "coco-val2017-sample"
 
 
-def to_results(image_id: int, instances: list) -> list[dict]:
-    out = []
-    for inst in instances:
-        flat = np.concatenate([inst.keypoints, inst.visibility[:, None]], axis=1)
-        out.append(
-            {
-                "image_id": image_id,
-                "category_id": 1,
-                "keypoints": [round(float(v), 2) for v in flat.reshape(-1)],
-                "score": float(inst.score),
-            }
-        )
-    return out
-
-
-def evaluate(coco: COCO, results: list[dict]) -> tuple[float, float]:
-    if not results:
-        return 0.0, 0.0
-    with contextlib.redirect_stdout(io.StringIO()):
-        dt = coco.loadRes(results)
-        ev = COCOeval(coco, dt, "keypoints")
-        ev.params.kpt_oks_sigmas = get_preset("coco17").sigmas
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return float(ev.stats[0]), float(ev.stats[5])
-
-
-def xywh_to_xyxy(b: list[float]) -> list[float]:
-    return [b[0], b[1], b[0] + b[2], b[1] + b[3]]
+def posekit(*args: str) -> str:
+    cmd = [sys.executable, "-m", "posekit.cli", "-q", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+    return done.stdout
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--min-box-score", type=float, default=0.3)
-    parser.add_argument("--det-score", type=float, default=0.3)
-    parser.add_argument("--tile-min-side", type=int, default=448)
-    parser.add_argument("--box-enlarge", type=float, default=1.25)
-    parser.add_argument("--refine-passes", type=int, default=2)
-    parser.add_argument("--aligned-refine-passes", type=int, default=1)
-    parser.add_argument("--box-align", choices=["detector", "box"], default="detector")
-    parser.add_argument("--no-heatmap", action="store_true")
-    parser.add_argument("--flip", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-
-    folder = args.data / "coco-val2017-sample"
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(str(folder / "person_keypoints.json"))
-    skeleton = get_preset("coco17")
-    detector = BlazePoseDetector(score_threshold=args.det_score, tile_min_side=args.tile_min_side)
-    estimator = BlazePoseEstimator(
-        box_enlarge=args.box_enlarge,
-        refine_passes=args.refine_passes,
-        aligned_refine_passes=args.aligned_refine_passes,
-        box_align=args.box_align,
-        heatmap_refine=not args.no_heatmap,
-        flip_test=args.flip,
-    )
-    file_dets = json.loads((folder / "person_detections.json").read_text())
-
-    settings: dict[str, list[dict]] = {"detector": [], "gt_boxes": [], "det_file": []}
-    for image_id in sorted(coco.getImgIds()):
-        info = coco.loadImgs(image_id)[0]
-        image = load_image(folder / "images" / info["file_name"])
-        own = predict([image], skeleton, detector, estimator)[0]
-        settings["detector"] += to_results(image_id, own)
-
-        anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id)) if not a["iscrowd"]]
-        gt = Detections(
-            np.array([xywh_to_xyxy(a["bbox"]) for a in anns], np.float32).reshape(-1, 4),
-            np.ones(len(anns), np.float32),
+    data = args.data.resolve()
+    gt = data / "person_keypoints.json"
+    images = data / "images"
+    settings = [
+        ("BlazePose detector (own boxes)", []),
+        ("ground-truth boxes (--boxes GT)", ["--boxes", str(gt)]),
+    ]
+    for threshold in ("0.0", "0.3", "0.5"):
+        settings.append(
+            (
+                f"person_detections.json, box score >= {threshold}",
+                [
+                    "--boxes",
+                    str(data / "person_detections.json"),
+                    "--images-from",
+                    str(gt),
+                    "--min-box-score",
+                    threshold,
+                ],
+            )
         )
-        settings["gt_boxes"] += to_results(
-            image_id, predict([image], skeleton, None, estimator, [gt])[0]
-        )
-
-        boxes = [
-            d for d in file_dets if d["image_id"] == image_id and d["score"] >= args.min_box_score
-        ]
-        fd = Detections(
-            np.array([xywh_to_xyxy(d["bbox"]) for d in boxes], np.float32).reshape(-1, 4),
-            np.array([d["score"] for d in boxes], np.float32),
-        )
-        insts = predict([image], skeleton, None, estimator, [fd])[0]
-        # The detector's box score is evidence too: rank by pose score x box score.
-        for inst, s in zip(insts, fd.scores):
-            inst.score = float(inst.score) * float(s)
-        settings["det_file"] += to_results(image_id, insts)
-
-    names = {
-        "detector": "BlazePose detector",
-        "gt_boxes": "ground-truth boxes (non-crowd)",
-        "det_file": f"person_detections.json boxes (score >= {args.min_box_score})",
-    }
-    for key, results in settings.items():
-        ap, ar = evaluate(coco, results)
-        print(f"{names[key]:48s} AP {ap:.3f}  AR {ar:.3f}  ({len(results)} predictions)")
-    detector.close()
-    estimator.close()
+    print(f"{'setting':48s} {'AP':>6s} {'AP50':>6s} {'AP75':>6s} {'AR':>6s} {'preds':>6s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, extra in settings:
+            pred = Path(tmp) / "pred.json"
+            posekit("predict", str(images), "-o", str(pred), *extra)
+            scores = json.loads(posekit("eval", str(gt), str(pred), "--json"))
+            count = len(json.loads(pred.read_text())["annotations"])
+            print(
+                f"{label:48s} {scores['AP']:6.3f} {scores['AP50']:6.3f} {scores['AP75']:6.3f} "
+                f"{scores['AR']:6.3f} {count:6d}"
+            )
 
 
 if __name__ == "__main__":

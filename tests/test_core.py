@@ -86,3 +86,20 @@ def test_equality_compares_arrays():
     assert a == b
     b.keypoints = b.keypoints + 1
     assert a != b
+
+
+def test_detections_subset_by_mask_and_by_index():
+    from posekit.models import Detections
+
+    dets = Detections(
+        np.array([[0, 0, 1, 1], [1, 1, 2, 2], [2, 2, 3, 3]]),
+        np.array([0.9, 0.2, 0.5]),
+        np.arange(18).reshape(3, 3, 2),
+    )
+    kept = dets.subset(dets.scores >= 0.5)
+    assert kept.scores.tolist() == pytest.approx([0.9, 0.5])
+    assert kept.boxes[:, 0].tolist() == [0, 2]
+    assert kept.keypoints.shape == (2, 3, 2)
+    assert dets.subset([2]).boxes[0, 0] == 2
+    with pytest.raises(ValueError, match="mask has shape"):
+        dets.subset(np.array([True, False]))

@@ -69,8 +69,16 @@ class Detections:
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
 
-    def subset(self, index: np.ndarray | Sequence[int]) -> Detections:
-        index = np.asarray(index, dtype=np.int64)
+    def subset(self, index: np.ndarray | Sequence[int] | Sequence[bool]) -> Detections:
+        """The detections selected by integer positions or by a boolean mask."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            if index.shape != (len(self),):
+                raise ValueError(
+                    f"Detections.subset: mask has shape {index.shape}, expected ({len(self)},)"
+                )
+            index = np.flatnonzero(index)
+        index = index.astype(np.int64)
         kps = None if self.keypoints is None else self.keypoints[index]
         return Detections(self.boxes[index], self.scores[index], kps)
 

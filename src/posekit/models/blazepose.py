@@ -503,7 +503,8 @@ class BlazePoseEstimator:
     is the pose-presence flag times the agreement (an OKS) between the last two
     passes: the flag and keypoint probabilities saturate near 1 even for wrong poses,
     while a pose the model is unsure of moves when it is re-cropped. With no
-    refinement pass the score is the flag alone.
+    refinement pass the score is the flag alone. For plain boxes it is further
+    multiplied by the box's score (1 for a user's or ground-truth box).
 
     Args:
         model_dir: folder with the ``.tflite`` files.
@@ -753,6 +754,12 @@ class BlazePoseEstimator:
                 ).astype(np.uint8)
                 kp_scores = np.where(valid, presence, 0.0).astype(np.float32)
                 score = float(out.pose_flag[i]) * float(out.agreement[i])
+                if plain_boxes:
+                    # A caller's box score (another detector's confidence) is evidence
+                    # too: rank by pose x box confidence, as top-down methods do. The
+                    # BlazePose detector's own score is left out: it ranked worse on the
+                    # COCO sample (AP 0.522 with it, 0.540 without).
+                    score *= float(np.clip(dets.scores[i], 0.0, 1.0))
                 if plain_boxes:
                     box = dets.boxes[i]
                 else:
