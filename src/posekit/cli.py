@@ -21,8 +21,13 @@ log = logging.getLogger("posekit")
 
 EXAMPLES = {
     "demo": """examples:
-  posekit demo                 # writes posekit-demo/predictions.json and posekit-demo/rendered/
-  posekit demo -o /tmp/demo
+  posekit demo                 # workspace posekit-demo/, project 'demo', auto-labeled, served
+  posekit demo --no-serve      # the same without serving (also writes predictions.json, rendered/)
+  posekit demo -o /tmp/demo --port 8080
+""",
+    "serve": """examples:
+  posekit serve                              # ./posekit-data at http://127.0.0.1:8000/
+  posekit serve --workspace /data/pk --port 8080
 """,
     "predict": """examples:
   posekit predict photos/ -o pred.json --render rendered/
@@ -102,8 +107,33 @@ def _parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
-    p = add("demo", "Predict and render the bundled sample images (offline, no setup).")
-    p.add_argument("-o", "--output", default="posekit-demo", help="output folder")
+    p = add(
+        "demo",
+        "Create a workspace with the bundled sample images, auto-label them (offline) and "
+        "serve the annotation app.",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="posekit-demo",
+        help="workspace and output folder (reused when run again)",
+    )
+    p.add_argument("--no-serve", action="store_true", help="prepare everything, do not serve")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    p.add_argument("--port", type=int, default=8000)
+
+    p = add("serve", "Serve the web annotation app and its HTTP API on a workspace.")
+    p.add_argument(
+        "--workspace",
+        default=argparse.SUPPRESS,
+        help="workspace folder (default: $POSEKIT_WORKSPACE or ./posekit-data)",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to listen on (default loopback only: the app has no login)",
+    )
+    p.add_argument("--port", type=int, default=8000)
 
     p = add("predict", "Predict every person's pose in images; write a COCO keypoints file.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
@@ -244,27 +274,64 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from posekit.demo import demo_images
+    from posekit.formats.coco import write_coco
+    from posekit.pipeline.autolabel import autolabel
+    from posekit.render import render_coco
+    from posekit.skeleton import get_preset
+    from posekit.store import NotFoundError, Workspace, import_images, project_to_coco
 
     out = Path(args.output)
     images = demo_images()
-    _say(f"posekit demo: predicting {len(images)} bundled sample images (see posekit/demo/)")
-    demo_args = argparse.Namespace(
-        inputs=[str(p) for p in images],
-        output=str(out / "predictions.json"),
-        render=str(out / "rendered"),
-        boxes=None,
-        images_from=None,
-        min_box_score=0.0,
-        detector="blazepose",
-        pose="blazepose",
-        template="coco17",
-        batch_size=8,
-        quiet=args.quiet,
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    status = cmd_predict(demo_args)
-    _say(f"open {out / 'rendered'} to see the skeletons; predictions in {demo_args.output}")
-    return status
+    ws = Workspace(out)
+    try:
+        try:
+            project = ws.get_project("demo")
+        except NotFoundError:
+            project = ws.create_project("demo", get_preset("coco17"))
+        imported = import_images(ws, project, "default", images)
+        _say(
+            f"posekit demo: workspace {ws.root}, project 'demo': {imported.added} of "
+            f"{len(images)} bundled sample images added (see posekit/demo/)"
+        )
+        report = autolabel(ws, project, progress=not args.quiet)
+        _say(f"auto-label: {report.summary()}")
+        coco, paths = project_to_coco(ws, project, statuses=["predicted", "accepted"])
+        write_coco(coco, out / "predictions.json")
+        written = render_coco(coco, paths, out / "rendered")
+        _say(
+            f"predictions in {out / 'predictions.json'}; {len(written)} rendered images in "
+            f"{out / 'rendered'}"
+        )
+    finally:
+        ws.close()
+    if args.no_serve:
+        return 0
+    return _serve(out, args.host, args.port)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    workspace = args.workspace or os.environ.get("POSEKIT_WORKSPACE") or "posekit-data"
+    return _serve(Path(workspace), args.host, args.port)
+
+
+def _serve(workspace: Path, host: str, port: int) -> int:
+    """Run the web app on ``workspace`` until interrupted."""
+    try:
+        import uvicorn
+
+        from posekit.server import Settings, create_app
+    except ImportError as exc:
+        raise CliError(
+            f"the web app needs {exc.name}, which posekit installs: reinstall posekit "
+            "(pip install -e .)"
+        ) from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _say(f"warning: listening on {host}: anyone who can reach it can edit (there is no login)")
+    app = create_app(Settings(workspace=workspace, host=host, port=port))
+    shown = f"[{host}]" if ":" in host else host
+    _say(f"posekit: serving workspace {workspace} at http://{shown}:{port}/ (Ctrl-C to stop)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -402,6 +469,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "demo": cmd_demo,
+    "serve": cmd_serve,
     "predict": cmd_predict,
     "eval": cmd_eval,
     "init": cmd_init,

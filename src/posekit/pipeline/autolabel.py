@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -112,6 +112,7 @@ def autolabel(
     batch_size: int = 8,
     progress: bool = True,
     cancel: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> AutolabelReport:
     """Predict poses for every item of a project (or one dataset) and store them.
 
@@ -127,6 +128,9 @@ def autolabel(
         batch_size: Images per model call and per database transaction.
         progress: Show a rich progress bar.
         cancel: Stop after the current batch once this event is set.
+        on_progress: Called as ``on_progress(done, total)`` with the number of
+            items to process: once before the first batch (``done=0``) and after
+            every batch (from the calling thread; keep it cheap).
 
     Returns:
         An :class:`AutolabelReport`; per-item failures are collected there.
@@ -176,7 +180,19 @@ def autolabel(
             pose.name,
             report.device,
         )
-        _run(ws, todo, skeleton, detector, pose, report, overwrite, batch_size, progress, cancel)
+        _run(
+            ws,
+            todo,
+            skeleton,
+            detector,
+            pose,
+            report,
+            overwrite,
+            batch_size,
+            progress,
+            cancel,
+            on_progress,
+        )
     finally:
         for model in owned:
             model.close()
@@ -205,6 +221,7 @@ def _run(
     batch_size: int,
     progress: bool,
     cancel: threading.Event | None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -216,6 +233,8 @@ def _run(
         disable=not progress,
     ) as bar:
         task = bar.add_task("auto-labeling", total=len(todo))
+        if on_progress is not None:
+            on_progress(0, len(todo))
         for begin in range(0, len(todo), batch_size):
             if cancel is not None and cancel.is_set():
                 report.cancelled = True
@@ -245,3 +264,5 @@ def _run(
             report.skipped += len(predictions) - len(written)
             report.instances += sum(len(ids) for ids in written.values())
             bar.advance(task, len(batch))
+            if on_progress is not None:
+                on_progress(min(begin + batch_size, len(todo)), len(todo))

@@ -1,0 +1,176 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from posekit.server.jobs import JobConflictError, QueueFullError
+from posekit.server.routes import instances, items, jobs, meta, projects, transfer
+from posekit.server.schemas import InstanceOut
+from posekit.server.settings import Settings
+from posekit.server.state import AppState
+from posekit.server.uploads import UploadRefused
+
+__all__ = ["STATIC_DIR", "create_app"]
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+class BodySizeLimit:
+    """Refuse requests whose declared ``Content-Length`` exceeds the limit (413)
+    before their body is read or spooled to disk."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for key, value in scope["headers"]:
+                if key == b"content-length":
+                    try:
+                        length = int(value)
+                    except ValueError:
+                        length = -1
+                    if length > self.max_bytes or length < 0:
+                        detail = (
+                            f"request body of {length} bytes is over the limit of "
+                            f"{self.max_bytes} bytes"
+                            if length > 0
+                            else "invalid Content-Length header"
+                        )
+                        status = 413 if length > 0 else 400
+                        response = JSONResponse({"detail": detail}, status_code=status)
+                        await response(scope, receive, send)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+def _error(status: int):
+    def handler(request: Request, exc: Exception) -> JSONResponse:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        return JSONResponse({"detail": str(message)}, status_code=status)
+
+    return handler
+
+
+def _stale(request: Request, exc: Exception) -> JSONResponse:
+    current = exc.current  # type: ignore[attr-defined]
+    body = {
+        "detail": str(exc),
+        "current": InstanceOut.of(current.instance, current.item_id, current.version).model_dump(
+            mode="json"
+        ),
+    }
+    return JSONResponse(body, status_code=409)
+
+
+def _refused(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=exc.status)  # type: ignore[attr-defined]
+
+
+def _validation(request: Request, exc: Exception) -> JSONResponse:
+    errors: list[dict[str, Any]] = list(exc.errors())  # type: ignore[attr-defined]
+    parts = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    detail = "; ".join(parts) + more if parts else "invalid request"
+    # 'errors' keeps the machine-readable list next to the human message.
+    safe = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]
+    return JSONResponse({"detail": detail, "errors": safe}, status_code=422)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    from posekit.core import InstanceError
+    from posekit.formats.coco import CocoFormatError
+    from posekit.formats.yolo import YoloFormatError
+    from posekit.media import ImageError
+    from posekit.models.base import ModelError
+    from posekit.skeleton import SkeletonError
+    from posekit.store import AlreadyExistsError, NotFoundError, StaleVersionError, StoreError
+
+    # Starlette picks the handler of the most specific class in the exception's MRO.
+    app.add_exception_handler(NotFoundError, _error(404))
+    app.add_exception_handler(AlreadyExistsError, _error(409))
+    app.add_exception_handler(StaleVersionError, _stale)
+    app.add_exception_handler(StoreError, _error(422))
+    app.add_exception_handler(JobConflictError, _error(409))
+    app.add_exception_handler(QueueFullError, _error(429))
+    app.add_exception_handler(UploadRefused, _refused)
+    app.add_exception_handler(RequestValidationError, _validation)
+    for cls in (
+        InstanceError,
+        SkeletonError,
+        CocoFormatError,
+        YoloFormatError,
+        ImageError,
+        ModelError,
+    ):
+        app.add_exception_handler(cls, _error(422))
+    app.add_exception_handler(KeyError, _error(404))  # jobs: unknown id
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the posekit web app on one workspace.
+
+    Args:
+        settings: Server settings; default from ``POSEKIT_*`` environment variables.
+
+    Returns:
+        A FastAPI app serving the JSON API under ``/api`` and the UI at ``/``.
+        Its state (``app.state.posekit``, an :class:`AppState`) is closed on shutdown:
+        running jobs are cancelled, models closed.
+
+    Example:
+        >>> import uvicorn  # doctest: +SKIP
+        >>> uvicorn.run(create_app(Settings(workspace="data")), host="127.0.0.1")  # doctest: +SKIP
+    """
+    from posekit import __version__
+
+    settings = settings or Settings()
+    state = AppState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(
+        title="posekit",
+        version=__version__,
+        description="2D human pose annotation and auto-labeling. Errors are "
+        '`{"detail": "<message naming the bad element>"}`.',
+        lifespan=lifespan,
+    )
+    app.state.posekit = state
+    _install_error_handlers(app)
+    for module in (meta, projects, items, instances, jobs, transfer):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    _mount_static(app)
+    return app
+
+
+def _mount_static(app: FastAPI) -> None:
+    from fastapi.staticfiles import StaticFiles
+
+    if not (STATIC_DIR / "index.html").is_file():
+        log.warning("UI files not found in %s; serving the API only", STATIC_DIR)
+        return
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="ui")

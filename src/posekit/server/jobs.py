@@ -1,0 +1,283 @@
+"""Background jobs (auto-labeling) with one worker thread and a bounded queue.
+
+Rules:
+
+* One worker thread runs one job at a time, so a job gets both CPU cores and
+  models are never loaded twice at once.
+* At most ``queue_size`` jobs wait; one more is refused (:class:`QueueFullError`,
+  HTTP 429).
+* One job per project at a time: a project with a queued or running job refuses
+  another (:class:`JobConflictError`, HTTP 409).
+* Cancelling a queued job ends it at once; a running job stops after its
+  current batch (auto-labeling writes each batch in one transaction, so every
+  item is either fully labeled or untouched).
+
+Job state lives in this process's memory only: after a restart the job list is
+empty (the labels a job wrote are in the database, and auto-labeling resumes
+where it stopped when started again). Finished jobs are kept for inspection,
+the newest :data:`KEEP_FINISHED` of them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from posekit.store import Workspace
+
+__all__ = [
+    "KEEP_FINISHED",
+    "Job",
+    "JobConflictError",
+    "JobManager",
+    "QueueFullError",
+]
+
+log = logging.getLogger(__name__)
+
+KEEP_FINISHED = 500
+ACTIVE = ("queued", "running")
+
+
+class JobConflictError(RuntimeError):
+    """The project already has a queued or running job."""
+
+
+class QueueFullError(RuntimeError):
+    """The job queue is full."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Job:
+    """One job and its progress (``done`` of ``total`` items; ``total`` is None until
+    the job has counted its items)."""
+
+    id: int
+    project_id: int
+    project_name: str
+    kind: str
+    options: dict[str, Any]
+    status: str = "queued"
+    done: int = 0
+    total: int | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    created_at: datetime = field(default_factory=_now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    device: str | None = None
+    processed: int = 0
+    instances: int = 0
+    skipped: int = 0
+    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def snapshot(self) -> Job:
+        """A copy safe to read while the worker goes on updating the job."""
+        return replace(self, failures=list(self.failures))
+
+
+class JobManager:
+    """Queue and run jobs on a workspace.
+
+    Args:
+        ws: The workspace jobs write to.
+        queue_size: Jobs that may wait (beyond the running one).
+
+    Example:
+        >>> jobs = JobManager(ws, queue_size=8)  # doctest: +SKIP
+        >>> job = jobs.submit(project, "autolabel", {"detector": "blazepose"})  # doctest: +SKIP
+        >>> jobs.get(job.id).status  # doctest: +SKIP
+    """
+
+    def __init__(self, ws: Workspace, queue_size: int = 8) -> None:
+        self._ws = ws
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
+        self._jobs: dict[int, Job] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._worker: threading.Thread | None = None
+        self._resume = threading.Event()
+        self._resume.set()
+        self._closed = False
+        self._runners: dict[str, Callable[[Job], None]] = {"autolabel": self._run_autolabel}
+
+    # ------------------------------------------------------------ public
+    def submit(self, project: Any, kind: str, options: dict[str, Any]) -> Job:
+        """Queue a job on ``project`` (a :class:`posekit.store.Project`).
+
+        Raises:
+            JobConflictError: The project has a queued or running job.
+            QueueFullError: The queue is full.
+            ValueError: Unknown job kind.
+        """
+        if kind not in self._runners:
+            raise ValueError(f"unknown job kind {kind!r}; available: {', '.join(self._runners)}")
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job manager is shut down")
+            for job in self._jobs.values():
+                if job.project_id == project.id and job.status in ACTIVE:
+                    raise JobConflictError(
+                        f"project {project.name!r} already has job {job.id} ({job.status}); "
+                        "wait for it or cancel it"
+                    )
+            job = Job(next(self._ids), project.id, project.name, kind, dict(options))
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                raise QueueFullError(
+                    f"the job queue is full ({self._queue.maxsize} jobs waiting); retry later"
+                ) from None
+            self._jobs[job.id] = job
+            self._forget_old()
+            self._ensure_worker()
+            return job.snapshot()
+
+    def get(self, job_id: int) -> Job:
+        """A snapshot of job ``job_id``; ``KeyError`` naming it if unknown."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise KeyError(f"job {job_id} does not exist (jobs are kept in memory only)")
+            return job.snapshot()
+
+    def list(self, project_id: int | None = None) -> list[Job]:
+        """Snapshots of the jobs (of one project), newest first."""
+        with self._lock:
+            jobs = [
+                j.snapshot()
+                for j in self._jobs.values()
+                if project_id is None or j.project_id == project_id
+            ]
+        return sorted(jobs, key=lambda j: -j.id)
+
+    def cancel(self, job_id: int) -> Job:
+        """Cancel a job: a queued one ends now, a running one after its current batch.
+        Cancelling a finished job changes nothing."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise KeyError(f"job {job_id} does not exist (jobs are kept in memory only)")
+            job.cancel_event.set()
+            if job.status == "queued":
+                job.status = "cancelled"
+                job.finished_at = _now()
+            return job.snapshot()
+
+    def pause(self) -> None:
+        """Let the running job finish but start no further job until :meth:`resume`."""
+        self._resume.clear()
+
+    def resume(self) -> None:
+        """Start queued jobs again after :meth:`pause`."""
+        self._resume.set()
+
+    def wait(self, job_id: int, timeout: float | None = None) -> Job:
+        """Block until job ``job_id`` has finished (or ``timeout`` seconds); its snapshot."""
+        deadline = None if timeout is None else _now().timestamp() + timeout
+        while True:
+            job = self.get(job_id)
+            if job.status not in ACTIVE:
+                return job
+            if deadline is not None and _now().timestamp() > deadline:
+                return job
+            time.sleep(0.02)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Cancel every job and stop the worker (waits up to ``timeout`` seconds)."""
+        with self._lock:
+            self._closed = True
+            for job in self._jobs.values():
+                job.cancel_event.set()
+                if job.status == "queued":
+                    job.status = "cancelled"
+                    job.finished_at = _now()
+            worker = self._worker
+        self._resume.set()
+        if worker is not None:
+            # The sentinel may not fit into a full queue; the worker drains the
+            # cancelled jobs quickly, so block briefly for room.
+            try:
+                self._queue.put(None, timeout=timeout)
+            except queue.Full:
+                log.warning("job queue still full at shutdown")
+            worker.join(timeout)
+
+    # ------------------------------------------------------------ worker
+    def _ensure_worker(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._work, name="posekit-jobs", daemon=True)
+            self._worker.start()
+
+    def _forget_old(self) -> None:
+        finished = [j.id for j in self._jobs.values() if j.status not in ACTIVE]
+        for job_id in sorted(finished)[: max(0, len(finished) - KEEP_FINISHED)]:
+            del self._jobs[job_id]
+
+    def _work(self) -> None:
+        while True:
+            # Wait for resume before taking a job, so that a paused manager holds
+            # exactly queue_size waiting jobs.
+            self._resume.wait()
+            job = self._queue.get()
+            if job is None:
+                return
+            with self._lock:
+                if job.status != "queued":  # cancelled while waiting
+                    continue
+                job.status = "running"
+                job.started_at = _now()
+            log.info("job %d (%s on %s) started", job.id, job.kind, job.project_name)
+            try:
+                self._runners[job.kind](job)
+            except Exception as exc:  # a failed job must not kill the worker
+                log.exception("job %d failed", job.id)
+                with self._lock:
+                    job.status = "failed"
+                    job.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                with self._lock:
+                    if job.status == "running":
+                        job.status = "cancelled" if job.cancel_event.is_set() else "done"
+                    job.finished_at = _now()
+            log.info("job %d finished: %s", job.id, job.status)
+
+    def _run_autolabel(self, job: Job) -> None:
+        from posekit.pipeline.autolabel import autolabel
+
+        def on_progress(done: int, total: int) -> None:
+            with self._lock:
+                job.done, job.total = done, total
+
+        options = job.options
+        report = autolabel(
+            self._ws,
+            job.project_name,
+            detector=options.get("detector", "blazepose"),
+            pose=options.get("pose", "blazepose"),
+            dataset=options.get("dataset"),
+            overwrite=bool(options.get("overwrite", False)),
+            batch_size=int(options.get("batch_size", 8)),
+            progress=False,
+            cancel=job.cancel_event,
+            on_progress=on_progress,
+        )
+        with self._lock:
+            job.failures = list(report.failures)
+            job.device = report.device
+            job.processed = report.processed
+            job.instances = report.instances
+            job.skipped = report.skipped
+            if report.cancelled:
+                job.status = "cancelled"

@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; each route is a thin call into the library."""

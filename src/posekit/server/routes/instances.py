@@ -1,0 +1,43 @@
+"""Instance updates and deletes with optimistic versioning."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+
+from posekit.server.routes.common import State, errors
+from posekit.server.schemas import InstanceOut, InstanceUpdate
+
+router = APIRouter(prefix="/api/instances", tags=["instances"])
+
+
+@router.put(
+    "/{instance_id}",
+    response_model=InstanceOut,
+    responses=errors(404, 422, 409, conflict_current=True),
+)
+def update_instance(instance_id: int, body: InstanceUpdate, state: State) -> InstanceOut:
+    """Update an instance if ``version`` is still current; the answer has version + 1.
+
+    Fields left out keep their stored values. A stale ``version`` gives 409 with the
+    current instance, and nothing is written.
+    """
+    record = state.ws.get_instance(instance_id)
+    updated = body.apply_to(record.instance)
+    version = state.ws.update_instance(instance_id, updated, body.version)
+    return InstanceOut.of(updated.copy(id=instance_id), record.item_id, version)
+
+
+@router.delete(
+    "/{instance_id}",
+    status_code=204,
+    response_class=Response,
+    responses=errors(404, 409, conflict_current=True),
+)
+def delete_instance(
+    instance_id: int,
+    state: State,
+    version: int | None = Query(None, ge=1, description="delete only if still this version"),
+) -> Response:
+    """Delete an instance (with ``version``: only if unchanged, else 409 with it)."""
+    state.ws.delete_instance(instance_id, version)
+    return Response(status_code=204)

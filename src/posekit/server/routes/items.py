@@ -1,0 +1,146 @@
+"""Items: detail, image bytes, thumbnails, new instances, AI-assist and review."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from posekit.server.routes.common import State, errors
+from posekit.server.routes.projects import item_out
+from posekit.server.schemas import (
+    AssistRequest,
+    InstanceIn,
+    InstanceOut,
+    ItemDetailOut,
+    ReviewOut,
+    ReviewRequest,
+)
+from posekit.store import StoreError
+from posekit.store.queries import item_summary
+
+router = APIRouter(prefix="/api/items", tags=["items"])
+
+_IMAGE_RESPONSES = {
+    200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The image"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    **errors(404),
+}
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return etag in tags
+
+
+@router.get("/{item_id}", response_model=ItemDetailOut, responses=errors(404))
+def get_item(item_id: int, state: State) -> ItemDetailOut:
+    """An item with all its instances (and their versions)."""
+    summary = item_summary(state.ws, item_id)
+    records = state.ws.get_instance_records(item_id)
+    return ItemDetailOut(
+        item=item_out(summary),
+        instances=[InstanceOut.of(r.instance, r.item_id, r.version) for r in records],
+    )
+
+
+@router.get("/{item_id}/image", response_class=FileResponse, responses=_IMAGE_RESPONSES)
+def get_image(item_id: int, request: Request, state: State) -> Response:
+    """The image file as stored, with an ETag (its content hash) and private caching.
+
+    After sending it the server decodes it into the AI-assist cache, so the first
+    assist request on the image a user opened does not pay for the decode.
+    """
+    media = state.item_media(item_id)
+    headers = {
+        "ETag": media.etag,
+        "Cache-Control": f"private, max-age={state.settings.image_max_age}",
+    }
+    if _etag_matches(request.headers.get("if-none-match"), media.etag):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(
+        media.path,
+        media_type=media.media_type,
+        headers=headers,
+        background=BackgroundTask(state.images.get, item_id, media.path),
+    )
+
+
+@router.get("/{item_id}/thumbnail", response_class=Response, responses=_IMAGE_RESPONSES)
+def get_thumbnail(
+    item_id: int,
+    request: Request,
+    state: State,
+    size: int = Query(256, ge=16, le=1024, description="longest side in pixels"),
+) -> Response:
+    """A JPEG thumbnail (kept in memory after the first request)."""
+    media = state.item_media(item_id)
+    etag = f'"{media.etag.strip(chr(34))}-t{size}"'
+    headers = {"ETag": etag, "Cache-Control": f"private, max-age={state.settings.image_max_age}"}
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    data, _ = state.thumbnail(item_id, size)
+    return Response(data, media_type="image/jpeg", headers=headers)
+
+
+@router.post(
+    "/{item_id}/instances",
+    response_model=InstanceOut,
+    status_code=201,
+    responses=errors(404, 422),
+)
+def create_instance(item_id: int, body: InstanceIn, state: State) -> InstanceOut:
+    """Store a new instance on an item (version 1)."""
+    record = state.ws.add_instance(item_id, body.to_instance())
+    return InstanceOut.of(record.instance, record.item_id, record.version)
+
+
+@router.post("/{item_id}/assist", response_model=InstanceOut, responses=errors(404, 422))
+def assist_box(item_id: int, body: AssistRequest, state: State) -> InstanceOut:
+    """AI-assist: the pose of the person in ``box``, as a predicted instance that is
+    NOT saved (``id`` null, ``version`` 0); save it with POST .../instances."""
+    from posekit.pipeline.assist import assist
+
+    media = state.item_media(item_id)
+    template = state.template(media.project_id)
+    box = np.asarray(body.box, dtype=np.float32)
+    if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+        raise StoreError(f"box {list(body.box)} is not an x1, y1, x2, y2 box with x1 < x2, y1 < y2")
+    image = state.images.get(item_id, media.path)
+    estimator, lock = state.models.get(body.model)
+    with lock:
+        instance = assist(image, box, template, estimator)[0]
+    return InstanceOut.of(instance.copy(id=None), item_id, 0)
+
+
+@router.post(
+    "/{item_id}/review",
+    response_model=ReviewOut,
+    responses=errors(404, 422, 409, conflict_current=True),
+)
+def review(item_id: int, body: ReviewRequest, state: State) -> ReviewOut:
+    """Accept or reject instances of an item (each at its current version; an
+    instance changed meanwhile gives 409 with its current state). When no
+    predicted instance is left, the item's stored status becomes ``reviewed``."""
+    status = "accepted" if body.action == "accept" else "rejected"
+    records = {r.id: r for r in state.ws.get_instance_records(item_id)}
+    for instance_id in body.instance_ids:
+        if instance_id not in records:
+            raise StoreError(f"instance {instance_id} is not an instance of item {item_id}")
+    out = []
+    for instance_id in body.instance_ids:
+        record = records[instance_id]
+        updated = record.instance.copy(status=status)
+        version = state.ws.update_instance(instance_id, updated, record.version)
+        records[instance_id] = record = type(record)(
+            updated, record.item_id, version, record.created_at, record.updated_at
+        )
+        out.append(InstanceOut.of(updated, item_id, version))
+    if all(r.instance.status != "predicted" for r in records.values()):
+        state.ws.set_item_status(item_id, "reviewed")
+    return ReviewOut(instances=out)

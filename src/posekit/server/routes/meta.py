@@ -1,0 +1,48 @@
+"""Health and keypoint templates."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from posekit.server.routes.common import errors
+from posekit.server.schemas import HealthOut, TemplateOut, TemplateSummaryOut
+from posekit.store import NotFoundError
+
+router = APIRouter(prefix="/api", tags=["meta"])
+
+
+@router.get("/health", response_model=HealthOut)
+def health() -> HealthOut:
+    """Liveness check with the posekit version."""
+    from posekit import __version__
+
+    return HealthOut(status="ok", version=__version__)
+
+
+@router.get("/templates", response_model=list[TemplateSummaryOut], tags=["templates"])
+def list_templates() -> list[TemplateSummaryOut]:
+    """The shipped template presets."""
+    from posekit.skeleton import get_preset, list_presets
+
+    out = []
+    for name in list_presets():
+        preset = get_preset(name)
+        out.append(
+            TemplateSummaryOut(
+                name=name, display_name=preset.display_name, num_keypoints=preset.num_keypoints
+            )
+        )
+    return out
+
+
+@router.get(
+    "/templates/{name}", response_model=TemplateOut, responses=errors(404), tags=["templates"]
+)
+def get_template(name: str) -> TemplateOut:
+    """One preset template."""
+    from posekit.skeleton import SkeletonError, get_preset
+
+    try:
+        return TemplateOut.of(get_preset(name))
+    except SkeletonError as exc:
+        raise NotFoundError(str(exc)) from None

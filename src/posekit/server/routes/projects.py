@@ -1,0 +1,150 @@
+"""Projects, datasets and the item listing."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query
+
+from posekit.server.routes.common import State, errors
+from posekit.server.schemas import (
+    DatasetCreate,
+    DatasetOut,
+    ItemOut,
+    ItemPageOut,
+    ProjectCreate,
+    ProjectDetailOut,
+    ProjectOut,
+    TemplateOut,
+)
+from posekit.store import StoreError
+from posekit.store.queries import (
+    ItemSummary,
+    dataset_item_counts,
+    get_project_by_id,
+    item_summaries,
+    project_counts,
+)
+
+router = APIRouter(prefix="/api", tags=["projects"])
+
+
+def item_out(summary: ItemSummary) -> ItemOut:
+    """The API shape of an item summary."""
+    return ItemOut(
+        id=summary.id,
+        dataset=summary.dataset,
+        dataset_id=summary.dataset_id,
+        file_name=summary.file_name,
+        width=summary.width,
+        height=summary.height,
+        status=summary.review_status,  # type: ignore[arg-type]
+        num_instances=summary.num_instances,
+        num_predicted=summary.num_predicted,
+        min_score=summary.min_score,
+        has_media=summary.has_media,
+        thumbnail_url=f"/api/items/{summary.id}/thumbnail",
+        image_url=f"/api/items/{summary.id}/image",
+    )
+
+
+def _detail(state: State, project_id: int) -> ProjectDetailOut:
+    project = get_project_by_id(state.ws, project_id)
+    counts = project_counts(state.ws).get(project.id, (0, 0))
+    per_dataset = dataset_item_counts(state.ws, project.id)
+    return ProjectDetailOut(
+        id=project.id,
+        name=project.name,
+        template_name=project.template.name,
+        num_items=counts[0],
+        num_instances=counts[1],
+        template=TemplateOut.of(project.template),
+        datasets=[
+            DatasetOut(id=d.id, name=d.name, num_items=per_dataset.get(d.id, 0))
+            for d in state.ws.list_datasets(project)
+        ],
+    )
+
+
+@router.get("/projects", response_model=list[ProjectOut])
+def list_projects(state: State) -> list[ProjectOut]:
+    """All projects, by name, with item and instance counts."""
+    counts = project_counts(state.ws)
+    return [
+        ProjectOut(
+            id=p.id,
+            name=p.name,
+            template_name=p.template.name,
+            num_items=counts.get(p.id, (0, 0))[0],
+            num_instances=counts.get(p.id, (0, 0))[1],
+        )
+        for p in state.ws.list_projects()
+    ]
+
+
+@router.post(
+    "/projects", response_model=ProjectDetailOut, status_code=201, responses=errors(409, 422)
+)
+def create_project(body: ProjectCreate, state: State) -> ProjectDetailOut:
+    """Create a project from a preset (``template``) or a custom template
+    (``template_definition``, the YAML/JSON layout as an object). Its first dataset,
+    ``default``, is created with it."""
+    from posekit.skeleton import Skeleton, get_preset
+
+    if (body.template is None) == (body.template_definition is None):
+        raise StoreError("give exactly one of 'template' (preset name) or 'template_definition'")
+    if body.template is not None:
+        template = get_preset(body.template)
+    else:
+        template = Skeleton.from_dict(body.template_definition or {}, source="template_definition")
+    project = state.ws.create_project(body.name, template)
+    state.ws.get_or_create_dataset(project, "default")
+    return _detail(state, project.id)
+
+
+@router.get("/projects/{project_id}", response_model=ProjectDetailOut, responses=errors(404))
+def get_project(project_id: int, state: State) -> ProjectDetailOut:
+    """A project with its template and datasets."""
+    return _detail(state, project_id)
+
+
+@router.post(
+    "/projects/{project_id}/datasets",
+    response_model=DatasetOut,
+    status_code=201,
+    responses=errors(404, 409, 422),
+)
+def create_dataset(project_id: int, body: DatasetCreate, state: State) -> DatasetOut:
+    """Create a dataset in a project."""
+    project = get_project_by_id(state.ws, project_id)
+    dataset = state.ws.create_dataset(project, body.name)
+    return DatasetOut(id=dataset.id, name=dataset.name, num_items=0)
+
+
+@router.get("/projects/{project_id}/items", response_model=ItemPageOut, responses=errors(404, 422))
+def list_items(
+    project_id: int,
+    state: State,
+    dataset: str | None = Query(None, description="only this dataset (name)"),
+    filter: Literal["all", "unlabeled", "predicted", "accepted"] = Query(
+        "all",
+        description="unlabeled: no instance; predicted: some instance waits for review; "
+        "accepted: has instances, none predicted",
+    ),
+    order: Literal["name", "confidence"] = Query(
+        "name", description="confidence: lowest predicted score first (the review queue)"
+    ),
+    offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=1000),
+) -> ItemPageOut:
+    """One page of a project's items."""
+    total, page = item_summaries(
+        state.ws,
+        project_id,
+        dataset=dataset,
+        filter=filter,
+        order=order,
+        offset=offset,
+        limit=limit,
+    )
+    return ItemPageOut(total=total, items=[item_out(s) for s in page])

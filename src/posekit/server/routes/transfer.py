@@ -1,0 +1,225 @@
+"""Image upload, COCO import and export downloads."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from posekit.server.routes.common import State, errors
+from posekit.server.schemas import ImportReportOut
+from posekit.server.uploads import (
+    UploadRefused,
+    check_image_file,
+    remove_tree,
+    safe_upload_name,
+    save_upload,
+    stored_name,
+)
+from posekit.store import ImportReport, StoreError
+from posekit.store.queries import get_project_by_id
+
+router = APIRouter(prefix="/api/projects", tags=["import/export"])
+
+
+def _report_out(report: ImportReport) -> ImportReportOut:
+    return ImportReportOut(
+        dataset=report.dataset,
+        added=report.added,
+        instances=report.instances,
+        skipped=report.skipped,
+        failures=report.failures,
+        renamed=report.renamed,
+        missing_media=report.missing_media,
+    )
+
+
+def _stage_images(state: State, files: list[UploadFile], root: Path) -> None:
+    """Check every uploaded image into ``root`` under its safe relative name
+    (raises :class:`UploadRefused` naming the first bad file)."""
+    settings = state.settings
+    if len(files) > settings.max_files:
+        raise UploadRefused(
+            413, f"too many files in one upload ({len(files)} > {settings.max_files})"
+        )
+    seen: set[PurePosixPath] = set()
+    for upload in files:
+        name = safe_upload_name(upload.filename)
+        if upload.size is not None and upload.size > settings.max_upload_bytes:
+            raise UploadRefused(
+                413,
+                f"file {str(name)!r} is too large ({upload.size} > {settings.max_upload_bytes} "
+                "bytes)",
+            )
+        target = root.joinpath(*name.parts)
+        if not target.resolve().is_relative_to(root.resolve()):  # defence in depth
+            raise UploadRefused(422, f"file name {upload.filename!r} leaves the upload folder")
+        if name in seen or target.exists():
+            raise UploadRefused(422, f"file name {str(name)!r} appears twice in the upload")
+        try:
+            save_upload(upload.file, target, str(name), settings.max_upload_bytes)
+        except OSError as exc:
+            raise UploadRefused(422, f"file {str(name)!r} cannot be stored: {exc}") from None
+        extension = check_image_file(target, str(name), settings.max_pixels)
+        final = stored_name(name, extension)
+        if final != name:
+            final_path = root.joinpath(*final.parts)
+            if final in seen or final_path.exists():
+                raise UploadRefused(422, f"file name {str(final)!r} appears twice in the upload")
+            target.rename(final_path)
+        seen.add(name)
+        seen.add(final)
+
+
+@router.post(
+    "/{project_id}/upload",
+    response_model=ImportReportOut,
+    responses=errors(404, 413, 415, 422),
+)
+def upload_images(
+    project_id: int,
+    state: State,
+    files: Annotated[list[UploadFile], File(description="image files; names may contain folders")],
+    dataset: str = Query("default", min_length=1, max_length=200),
+) -> ImportReportOut:
+    """Upload images into a dataset (created if missing).
+
+    All or nothing: every file is checked first (safe name, size, image type by
+    content, pixel count, complete decode); the first bad one refuses the whole
+    request (413 size/pixels, 415 not an image, 422 bad name or corrupt image,
+    the message names the file) and nothing is written. Files already in the
+    dataset (same content) are reported as ``skipped``.
+    """
+    from posekit.store import import_images
+
+    project = get_project_by_id(state.ws, project_id)
+    tmp = Path(tempfile.mkdtemp(prefix="posekit-upload-"))
+    try:
+        # The folder name becomes the prefix import_images gives renamed files.
+        root = tmp / "upload"
+        root.mkdir()
+        _stage_images(state, files, root)
+        report = import_images(
+            state.ws, project, dataset, [root], max_file_bytes=state.settings.max_upload_bytes
+        )
+    finally:
+        remove_tree(tmp)
+    return _report_out(report)
+
+
+@router.post(
+    "/{project_id}/import/coco",
+    response_model=ImportReportOut,
+    responses=errors(404, 413, 415, 422),
+)
+def import_coco_file(
+    project_id: int,
+    state: State,
+    file: Annotated[UploadFile, File(description="COCO keypoints JSON")],
+    images: Annotated[
+        list[UploadFile] | None,
+        File(description="the images it names (file names as in the JSON)"),
+    ] = None,
+    dataset: str = Query("default", min_length=1, max_length=200),
+    missing_media: Literal["error", "register"] = Query(
+        "error",
+        description="error: images named in the file but not uploaded refuse the import; "
+        "register: import their annotations without the image",
+    ),
+) -> ImportReportOut:
+    """Import a COCO keypoints file (keypoints matched to the project template by
+    name) with its images, in one transaction. A malformed file gives 422 naming
+    the bad element, and nothing is written. Images whose file name is already in
+    the dataset are skipped with their annotations."""
+    from posekit.store import import_coco
+
+    project = get_project_by_id(state.ws, project_id)
+    name = file.filename or "annotations.json"
+    tmp = Path(tempfile.mkdtemp(prefix="posekit-coco-"))
+    try:
+        image_root = tmp / "images"
+        image_root.mkdir()
+        json_path = tmp / "annotations.json"
+        save_upload(file.file, json_path, name, state.settings.max_upload_bytes)
+        _stage_images(state, images or [], image_root)
+        try:
+            report = import_coco(
+                state.ws,
+                project,
+                dataset,
+                json_path,
+                image_root=image_root,
+                missing_media=missing_media,
+            )
+        except (ValueError, StoreError) as exc:
+            message = str(exc).replace(str(json_path), f"COCO file {name!r}")
+            message = message.replace(str(image_root), "the uploaded images")
+            raise UploadRefused(422, message) from None
+    finally:
+        remove_tree(tmp)
+    return _report_out(report)
+
+
+def _download_name(project_name: str, suffix: str) -> str:
+    return (re.sub(r"[^A-Za-z0-9._-]+", "_", project_name).strip("._") or "project") + suffix
+
+
+@router.get(
+    "/{project_id}/export",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": {"application/json": {}, "application/zip": {}},
+            "description": "COCO keypoints JSON, or a zip of the YOLO dataset (data.yaml)",
+        },
+        **errors(404, 422),
+    },
+)
+def export_project(
+    project_id: int,
+    state: State,
+    format: Literal["coco", "yolo"] = Query("coco"),
+    status: Annotated[
+        list[Literal["predicted", "accepted", "rejected"]] | None,
+        Query(
+            description="only instances with these review statuses (repeat the parameter); "
+            "default: predicted and accepted for COCO, accepted for YOLO",
+        ),
+    ] = None,
+    dataset: str | None = Query(None, description="only this dataset"),
+) -> FileResponse:
+    """Download a project's annotations: COCO JSON, or YOLO pose as a zip."""
+    from posekit.store import export_coco, export_yolo
+
+    project = get_project_by_id(state.ws, project_id)
+    tmp = Path(tempfile.mkdtemp(prefix="posekit-export-"))
+    cleanup = BackgroundTask(remove_tree, tmp)
+    try:
+        if format == "coco":
+            statuses = status or ["predicted", "accepted"]
+            out = tmp / "coco.json"
+            export_coco(state.ws, project, out, dataset=dataset, statuses=statuses)
+            return FileResponse(
+                out,
+                media_type="application/json",
+                filename=_download_name(project.name, "-coco.json"),
+                background=cleanup,
+            )
+        statuses = status or ["accepted"]
+        export_yolo(state.ws, project, tmp / "yolo", dataset=dataset, statuses=statuses, link=False)
+        archive = shutil.make_archive(str(tmp / "yolo"), "zip", root_dir=tmp / "yolo")
+        return FileResponse(
+            archive,
+            media_type="application/zip",
+            filename=_download_name(project.name, "-yolo.zip"),
+            background=cleanup,
+        )
+    except BaseException:
+        remove_tree(tmp)
+        raise

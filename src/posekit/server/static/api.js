@@ -1,0 +1,64 @@
+// Thin fetch wrapper over the posekit JSON API (see docs of /api in the OpenAPI schema).
+
+/** An HTTP error from the API; `body` is the parsed JSON error (with `detail`, maybe `current`). */
+export class ApiError extends Error {
+  constructor(status, body, url) {
+    const detail = body && typeof body.detail === "string" ? body.detail : JSON.stringify(body);
+    super(`${status}: ${detail || "request failed"} (${url})`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function request(method, url, body, { form = false } = {}) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    if (form) init.body = body;
+    else {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+  }
+  const response = await fetch(url, init);
+  if (response.status === 204) return null;
+  const type = response.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) throw new ApiError(response.status, data, url);
+  return data;
+}
+
+const q = (params) => {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === "") continue;
+    if (Array.isArray(value)) value.forEach((v) => search.append(key, v));
+    else search.append(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+};
+
+export const api = {
+  templates: () => request("GET", "/api/templates"),
+  projects: () => request("GET", "/api/projects"),
+  createProject: (name, template) => request("POST", "/api/projects", { name, template }),
+  project: (pid) => request("GET", `/api/projects/${pid}`),
+  items: (pid, params) => request("GET", `/api/projects/${pid}/items${q(params)}`),
+  item: (iid) => request("GET", `/api/items/${iid}`),
+  imageUrl: (iid) => `/api/items/${iid}/image`,
+  createInstance: (iid, inst) => request("POST", `/api/items/${iid}/instances`, inst),
+  updateInstance: (id, inst) => request("PUT", `/api/instances/${id}`, inst),
+  deleteInstance: (id, version) => request("DELETE", `/api/instances/${id}${q({ version })}`),
+  assist: (iid, box, model) => request("POST", `/api/items/${iid}/assist`, { box, model }),
+  startJob: (pid, spec) => request("POST", `/api/projects/${pid}/jobs`, spec),
+  job: (jid) => request("GET", `/api/jobs/${jid}`),
+  projectJobs: (pid) => request("GET", `/api/projects/${pid}/jobs`),
+  cancelJob: (jid) => request("POST", `/api/jobs/${jid}/cancel`),
+  upload: (pid, dataset, files) => {
+    const form = new FormData();
+    for (const file of files) form.append("files", file, file.name);
+    return request("POST", `/api/projects/${pid}/upload${q({ dataset })}`, form, { form: true });
+  },
+  exportUrl: (pid, format, statuses) =>
+    `/api/projects/${pid}/export${q({ format, status: statuses })}`,
+};
