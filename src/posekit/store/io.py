@@ -18,10 +18,12 @@ shown, auto-labeled or exported to YOLO.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -40,8 +42,9 @@ from posekit.store.workspace import (
     StoreError,
     Workspace,
     bulk_insert,
+    bulk_insert_columns,
     file_sha256,
-    instance_columns,
+    instance_column_lists,
 )
 
 __all__ = [
@@ -113,7 +116,10 @@ class ExportReport:
     elapsed: float = 0.0
 
     def summary(self) -> str:
-        return f"{self.images} images, {self.instances} instances -> {self.path} ({self.elapsed:.1f} s)"
+        return (
+            f"{self.images} images, {self.instances} instances -> {self.path} "
+            f"({self.elapsed:.1f} s)"
+        )
 
 
 def _resolve(
@@ -152,6 +158,39 @@ def _existing(ws: Workspace, dataset_id: int) -> tuple[set[str], dict[str, str]]
             select(ItemRow.file_name, ItemRow.sha256).where(ItemRow.dataset_id == dataset_id)
         ).all()
     return {r.file_name for r in rows}, {r.sha256: r.file_name for r in rows if r.sha256}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic structures."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _stored_name(file_name: str) -> str:
+    """The file name an item is stored under (POSIX, checked to stay inside the folder).
+
+    Plain names (no backslash, drive colon or NUL; no empty, ``.`` or ``..``
+    component) are already what :func:`posekit.formats.coco.safe_relative_path`
+    would return; only the others pay for the full check.
+    """
+    if (
+        type(file_name) is str
+        and file_name
+        and "\\" not in file_name
+        and ":" not in file_name
+        and "\x00" not in file_name
+        and not any(part in ("", ".", "..") for part in file_name.split("/"))
+    ):
+        return file_name
+    from posekit.formats.coco import safe_relative_path
+
+    return safe_relative_path(file_name).as_posix()
 
 
 def _enumerate_images(
@@ -320,7 +359,31 @@ def import_coco(
     Returns:
         An :class:`ImportReport`.
     """
-    from posekit.formats.coco import read_coco, safe_relative_path
+    # Building ~2 million row values with the cyclic GC on makes it walk the
+    # parsed file over and over (nothing here creates reference cycles).
+    with _gc_paused():
+        return _import_coco(
+            ws,
+            project,
+            dataset,
+            coco_path,
+            image_root,
+            copy_media=copy_media,
+            missing_media=missing_media,
+        )
+
+
+def _import_coco(
+    ws: Workspace,
+    project: Project | str,
+    dataset: Dataset | str,
+    coco_path: str | os.PathLike[str],
+    image_root: str | os.PathLike[str] | None = None,
+    *,
+    copy_media: bool = True,
+    missing_media: Literal["error", "register"] = "error",
+) -> ImportReport:
+    from posekit.formats.coco import read_coco
 
     if missing_media not in ("error", "register"):
         raise ValueError(f"missing_media must be 'error' or 'register', got {missing_media!r}")
@@ -335,14 +398,23 @@ def import_coco(
     names, _ = _existing(ws, dataset.id)
     stager = MediaStager(ws, project.id, dataset.id)
     now = utcnow()
-    item_rows: list[dict[str, Any]] = []
-    labeled = []
+    # Item rows column by column (see bulk_insert_columns).
+    item_names: list[str] = []
+    item_media: list[str | None] = []
+    item_sha: list[str | None] = []
+    item_width: list[int] = []
+    item_height: list[int] = []
+    item_status: list[str] = []
+    item_external: list[int | None] = []
+    item_extra: list[dict[str, Any] | None] = []
+    labeled: list[Any] = []
     seen: set[str] = set()
+    n_instances = 0
     try:
         missing: list[str] = []
         for labeled_image in parsed.images:
             record = labeled_image.image
-            name = safe_relative_path(record.file_name).as_posix()
+            name = _stored_name(record.file_name)
             if name in seen:
                 raise StoreError(f"{coco_path}: image file_name {name!r} is listed twice")
             seen.add(name)
@@ -363,23 +435,18 @@ def import_coco(
                     continue
                 else:
                     report.missing_media.append(name)
-            statuses = {inst.status for inst in labeled_image.instances}
-            item_rows.append(
-                {
-                    "dataset_id": dataset.id,
-                    "kind": "image",
-                    "file_name": name,
-                    "media_path": media_path,
-                    "width": int(record.width),
-                    "height": int(record.height),
-                    "sha256": sha,
-                    "status": "predicted" if "predicted" in statuses else "reviewed",
-                    "external_id": record.id,
-                    "extra": dict(record.extra) or None,
-                    "created_at": now,
-                }
-            )
-            labeled.append((name, labeled_image.instances))
+            instances = labeled_image.instances
+            predicted = any(inst.status == "predicted" for inst in instances)
+            item_names.append(name)
+            item_media.append(media_path)
+            item_sha.append(sha)
+            item_width.append(int(record.width))
+            item_height.append(int(record.height))
+            item_status.append("predicted" if predicted else "reviewed")
+            item_external.append(record.id)
+            item_extra.append(dict(record.extra) or None)
+            labeled.append(instances)
+            n_instances += len(instances)
         if missing:
             shown = ", ".join(repr(m) for m in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
@@ -389,26 +456,43 @@ def import_coco(
                 "the annotations without the images)"
             )
         with ws.transaction() as conn:
-            if item_rows:
-                bulk_insert(conn, ItemRow, item_rows)
-            ids = dict(
-                conn.execute(
-                    select(ItemRow.file_name, ItemRow.id).where(ItemRow.dataset_id == dataset.id)
-                ).all()
+            bulk_insert_columns(
+                conn,
+                ItemRow,
+                {
+                    "file_name": item_names,
+                    "media_path": item_media,
+                    "sha256": item_sha,
+                    "width": item_width,
+                    "height": item_height,
+                    "status": item_status,
+                    "external_id": item_external,
+                    "extra": item_extra,
+                },
+                {"dataset_id": dataset.id, "kind": "image", "created_at": now},
             )
-            instance_rows = []
-            for name, instances in labeled:
-                item_id = ids[name]
-                for inst in instances:
-                    row = instance_columns(inst)
-                    row["item_id"] = item_id
-                    row["external_id"] = inst.id
-                    row["version"] = 1
-                    row["created_at"] = now
-                    row["updated_at"] = now
-                    instance_rows.append(row)
-            if instance_rows:
-                bulk_insert(conn, InstanceRow, instance_rows)
+            if n_instances:
+                ids = dict(
+                    conn.execute(
+                        select(ItemRow.file_name, ItemRow.id).where(
+                            ItemRow.dataset_id == dataset.id
+                        )
+                    ).all()
+                )
+                all_instances = [inst for instances in labeled for inst in instances]
+                columns: dict[str, list[Any]] = instance_column_lists(all_instances)
+                columns["item_id"] = [
+                    item_id
+                    for item_id, instances in zip(map(ids.__getitem__, item_names), labeled)
+                    for _ in instances
+                ]
+                columns["external_id"] = [inst.id for inst in all_instances]
+                bulk_insert_columns(
+                    conn,
+                    InstanceRow,
+                    columns,
+                    {"version": 1, "created_at": now, "updated_at": now},
+                )
             if not dataset.extra:
                 conn.execute(
                     update(DatasetRow)
@@ -420,8 +504,8 @@ def import_coco(
         stager.rollback()
         _drop_if_created_empty(ws, dataset, created)
         raise
-    report.added = len(item_rows)
-    report.instances = len(instance_rows)
+    report.added = len(item_names)
+    report.instances = n_instances
     report.elapsed = time.perf_counter() - start
     log.info(
         "imported %s: %d images, %d instances into %s/%s (%d skipped)",
@@ -583,9 +667,10 @@ def export_coco(
     from posekit.formats.coco import write_coco
 
     start = time.perf_counter()
-    coco, _ = project_to_coco(ws, project, dataset=dataset, statuses=statuses)
-    out_path = Path(out_path)
-    write_coco(coco, out_path)
+    with _gc_paused():  # 100k instances and their dicts hold no reference cycles
+        coco, _ = project_to_coco(ws, project, dataset=dataset, statuses=statuses)
+        out_path = Path(out_path)
+        write_coco(coco, out_path)
     n_instances = sum(len(image.instances) for image in coco.images)
     return ExportReport(out_path, len(coco.images), n_instances, time.perf_counter() - start)
 
@@ -612,9 +697,10 @@ def export_yolo(
         :func:`posekit.formats.yolo.write_yolo` returns (the dataset YAML).
     """
     start = time.perf_counter()
-    coco, paths = project_to_coco(
-        ws, project, dataset=dataset, statuses=statuses, require_media=True
-    )
+    with _gc_paused():
+        coco, paths = project_to_coco(
+            ws, project, dataset=dataset, statuses=statuses, require_media=True
+        )
     from posekit.formats.yolo import write_yolo
 
     out = write_yolo(coco, paths, Path(out_dir), split=split, link=link, val_fraction=val_fraction)
