@@ -308,3 +308,27 @@ def test_export_of_two_datasets_keeps_names_and_ids_unique(ws: Workspace, tmp_pa
     assert {a["image_id"] for a in exported["annotations"]} <= image_ids
     original = {a["id"] for a in json.loads(COCO_JSON.read_text())["annotations"]}
     assert original <= set(ann_ids)  # the first dataset keeps the file's ids
+
+
+def test_bulk_import_export_round_trip_is_exact(tmp_path: Path) -> None:
+    """Hundreds of annotations take the multi-row insert and one-pass JSON paths; odd
+    strings (quotes, backslashes, commas, non-ASCII) in carried-over fields survive."""
+    from helpers_coco import make_coco
+
+    data = make_coco(120, 700, seed=3, crowd_fraction=0.05)
+    for index, ann in enumerate(data["annotations"][:40]):
+        ann["note"] = ['a,"b"', "c\\d", {"k": "é,]"}, index][index % 4]
+    source = tmp_path / "big.json"
+    source.write_text(json.dumps(data))
+    workspace = Workspace(tmp_path / "ws")
+    workspace.create_project("people", get_preset("coco17"))
+    report = import_coco(workspace, "people", "big", source, copy_media=False)
+    assert report.added == 120 and report.instances == 700
+    out = tmp_path / "out.json"
+    export_coco(workspace, "people", out)
+    exported = json.loads(out.read_text())
+    assert sorted(exported["annotations"], key=lambda a: a["id"]) == sorted(
+        data["annotations"], key=lambda a: a["id"]
+    )
+    assert exported["images"] == data["images"]
+    workspace.close()

@@ -1197,9 +1197,21 @@ def to_coco_results(dataset: CocoDataset) -> list[dict[str, Any]]:
 
 
 def _load_json(path: Path) -> Any:
+    import orjson
+
+    raw = path.read_bytes()
     try:
-        with path.open("rb") as handle, _gc_paused():
-            return json.load(handle)
+        with _gc_paused():
+            # orjson parses large COCO files 2-3x faster than the json module.
+            return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # Strict JSON failed: the json module accepts what orjson refuses (NaN and
+        # Infinity literals, integers beyond 64 bits), so that validation can name
+        # the element, and it gives the precise message for truly broken files.
+        pass
+    try:
+        with _gc_paused():
+            return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise CocoFormatError(f"{path}: not valid JSON: {exc}") from None
     except UnicodeDecodeError as exc:
@@ -1225,14 +1237,25 @@ def write_coco(dataset: CocoDataset, path: str | os.PathLike[str]) -> None:
     """
     path = Path(path)
     with _gc_paused():
-        text = json.dumps(
-            to_coco(dataset), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-        )
+        data = to_coco(dataset)
+        try:
+            import orjson
+
+            # orjson writes large files several times faster than the json module.
+            # It writes non-finite floats as null; our own fields are validated finite,
+            # and JSON has no NaN, so an unknown field carried verbatim becomes null.
+            payload = orjson.dumps(data)
+        except TypeError:
+            # Integers beyond 64 bits in fields carried verbatim: the json module
+            # writes them.
+            payload = json.dumps(
+                data, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
