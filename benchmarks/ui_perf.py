@@ -10,19 +10,28 @@ a shared COCO sample, each with 50 COCO-17 people created through the HTTP API
   frame of the annotation view, with the image already cached by the page
   (alternating between the two items, so each open fetches the item's 50
   instances anew and draws everything);
-* **drag**: dragging one keypoint with real mouse events; per frame, the draw
-  time inside ``requestAnimationFrame`` and the interval between frame
-  timestamps (the ``window.posekit.frames()`` hook, ``performance.now()``);
-* **full redraw**: one complete redraw of image + 50 people (as after a zoom).
+* **drag**: several drag gestures, each on another person's keypoint, with real
+  mouse events (move onto the point, press, ``--drag-steps`` moves, release).
+  Every frame the gesture causes counts: the frame of the press (which selects
+  the person and lifts it out of the cached layer), the frames of the moves
+  and the frame of the release. Per frame: the draw time inside
+  ``requestAnimationFrame``, raster included (the ``window.posekit.frames()``
+  hook, ``performance.now()``), and the interval between frame timestamps;
+* **repair check**: the canvas after the gestures (drawn by repairing the cached
+  layers) against a from-scratch redraw of the same scene, pixel by pixel;
+* **full redraw**: one complete redraw of image + 50 people (as after a zoom or
+  a pan step), and its two parts: the scaled image, and the people.
 
+The CPU may be shared: the load average is printed before and after.
 Target (issue 4): open <= 300 ms, frame times < 16 ms. Run:
-``python benchmarks/ui_perf.py [--opens N] [--drag-steps N]``.
+``python benchmarks/ui_perf.py [--opens N] [--drags N] [--drag-steps N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
 import socket
 import statistics
@@ -76,15 +85,46 @@ RASTER_IN_FRAME_JS = """() => {
 }"""
 REDRAW_JS = """(n) => {
   const view = window.posekit.view;
-  const times = [];
+  const renderer = view.renderer;
+  const raster = () => view.renderer.ctx.getImageData(0, 0, 1, 1);
+  const full = [], image = [], people = [];
   for (let i = 0; i < n; i++) {
-    view.staticStamp++;
-    const t0 = performance.now();
+    renderer.reset();
+    let t0 = performance.now();
     view.renderNow();
-    view.renderer.ctx.getImageData(0, 0, 1, 1);
-    times.push(performance.now() - t0);
+    raster();
+    full.push(performance.now() - t0);
+    // The two parts of it, each rasterized on its own layer.
+    t0 = performance.now();
+    renderer.drawImageLayer(view.scene());
+    renderer.imageCtx.getImageData(0, 0, 1, 1);
+    image.push(performance.now() - t0);
+    renderer.layerEntries = null;
+    t0 = performance.now();
+    renderer.updateLayer(view.scene());
+    renderer.layerCtx.getImageData(0, 0, 1, 1);
+    people.push(performance.now() - t0);
   }
-  return times;
+  return [full, image, people];
+}"""
+# The frame drawn by repairing the cached layers against a redraw from scratch.
+REPAIR_CHECK_JS = """() => {
+  const view = window.posekit.view;
+  const { width, height } = view.canvas;
+  const ctx = view.renderer.ctx;
+  view.renderNow();
+  const repaired = ctx.getImageData(0, 0, width, height).data;
+  view.renderer.reset();
+  view.renderNow();
+  const fresh = ctx.getImageData(0, 0, width, height).data;
+  let differ = 0, maxDiff = 0;
+  for (let i = 0; i < fresh.length; i += 4) {
+    let d = 0;
+    for (let c = 0; c < 3; c++) d = Math.max(d, Math.abs(fresh[i + c] - repaired[i + c]));
+    if (d) differ++;
+    maxDiff = Math.max(maxDiff, d);
+  }
+  return [differ, maxDiff, width * height];
 }"""
 
 
@@ -135,7 +175,8 @@ def people(width: int, height: int, rng: random.Random) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opens", type=int, default=12, help="timed opens of the view")
-    parser.add_argument("--drag-steps", type=int, default=120, help="mouse moves in the drag")
+    parser.add_argument("--drags", type=int, default=8, help="drag gestures, each on a person")
+    parser.add_argument("--drag-steps", type=int, default=60, help="mouse moves per gesture")
     args = parser.parse_args()
 
     import httpx
@@ -169,6 +210,7 @@ def main() -> None:
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
     rng = random.Random(0)
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with httpx.Client(base_url=url, timeout=60) as http:
         pid = http.get("/api/projects").json()[0]["id"]
         items = http.get(f"/api/projects/{pid}/items").json()["items"]
@@ -194,40 +236,62 @@ def main() -> None:
         print(f"open view (route change -> first painted frame): {summary(opens)}")
         print(f"open view (route change -> first frame drawn):   {summary(first_frames)}")
 
-        state = page.evaluate("window.posekit.state()")
-        person = next(i for i in state["instances"] if i["visibility"][9] == 2)
-        start = page.evaluate(f"window.posekit.clientPoint({person['key']}, 9)")
         # Chromium records canvas commands and rasterizes them later; reading one
         # pixel after each frame forces the raster work into the timed section.
         page.evaluate(RASTER_IN_FRAME_JS)
-        page.evaluate("window.posekit.view.perf.frames.length = 0")
-        page.mouse.move(start["x"], start["y"])
-        page.mouse.down()
-        t0 = time.perf_counter()
-        for step in range(1, args.drag_steps + 1):
-            page.mouse.move(start["x"] + step * 0.8, start["y"] + step * 0.4)
-        page.mouse.up()
-        drag_s = time.perf_counter() - t0
-        page.wait_for_timeout(100)
-        frames = page.evaluate("window.posekit.frames()")
-        draws = [f["drawMs"] for f in frames]
-        intervals = [b["t"] - a["t"] for a, b in itertools.pairwise(frames)]
-        print(f"drag: {args.drag_steps} mouse moves in {drag_s:.2f} s, {len(frames)} frames drawn")
-        print(f"drag frame draw time (incl. raster): {summary(draws)}")
+        state = page.evaluate("window.posekit.state()")
+        # Different people (and keypoints) per gesture, so that every press selects
+        # a new person: the expensive case for the cached layers.
+        targets = [
+            (inst, k)
+            for n, inst in enumerate(state["instances"][1::3])
+            for k in [(9, 10, 0, 15)[n % 4]]
+            if inst["visibility"][k] == 2
+        ][: args.drags]
+        draws, presses, releases, intervals, moved = [], [], [], [], []
+        for person, k in targets:
+            start = page.evaluate(f"window.posekit.clientPoint({person['key']}, {k})")
+            page.mouse.move(start["x"], start["y"])
+            page.wait_for_timeout(50)
+            page.evaluate("window.posekit.view.perf.frames.length = 0")
+            page.mouse.down()
+            for step in range(1, args.drag_steps + 1):
+                page.mouse.move(start["x"] + step * 0.8, start["y"] + step * 0.4)
+            page.mouse.up()
+            page.wait_for_timeout(100)
+            frames = page.evaluate("window.posekit.frames()")
+            gesture = [f["drawMs"] for f in frames]
+            draws += gesture
+            presses.append(gesture[0])
+            releases.append(gesture[-1])
+            intervals += [b["t"] - a["t"] for a, b in itertools.pairwise(frames)]
+            after = page.evaluate("window.posekit.state()")["instances"]
+            dragged = next(i for i in after if i["key"] == person["key"])
+            moved.append(dragged["keypoints"][k][0] - person["keypoints"][k][0])
+        print(
+            f"drag: {len(targets)} gestures x {args.drag_steps} mouse moves, "
+            f"{len(draws)} frames drawn; dragged points moved by "
+            f"{min(moved):.1f}..{max(moved):.1f} image px in x"
+        )
+        print(f"drag, every frame of the gestures (incl. raster): {summary(draws)}")
+        print(f"drag, frame of the press (select + lift):        {summary(presses)}")
+        print(f"drag, frame of the release (put down):           {summary(releases)}")
         if intervals:
             # Only dirty frames are drawn: a gap also counts frames without mouse input.
             print(f"drag interval between drawn frames (rAF timestamps): {summary(intervals)}")
-        moved = page.evaluate("window.posekit.state()")
-        after = next(i for i in moved["instances"] if i["key"] == person["key"])
+        differ, max_diff, total = page.evaluate(REPAIR_CHECK_JS)
         print(
-            "dragged keypoint moved by "
-            f"{after['keypoints'][9][0] - person['keypoints'][9][0]:.1f} image px in x"
+            f"repaired layers vs redraw from scratch: {differ} of {total} pixels differ "
+            f"(max channel difference {max_diff})"
         )
-        redraws = page.evaluate(REDRAW_JS, 30)
-        print(f"full redraw incl. raster (image + {PEOPLE} people): {summary(redraws)}")
+        full, image, people_ms = page.evaluate(REDRAW_JS, 30)
+        print(f"full redraw incl. raster (image + {PEOPLE} people): {summary(full)}")
+        print(f"  of which the scaled image layer: {summary(image)}")
+        print(f"  of which the {PEOPLE} people:        {summary(people_ms)}")
         browser.close()
     server.should_exit = True
     thread.join(timeout=10)
+    print("load average after:  {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

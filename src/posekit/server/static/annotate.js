@@ -106,7 +106,6 @@ export class AnnotationView {
     this.pointer = null; // current gesture
     this.spaceDown = false;
     this.dirty = true;
-    this.staticStamp = 0;
     this.saving = false;
     this.saveError = null;
     this.saveTimer = null;
@@ -338,8 +337,7 @@ export class AnnotationView {
   // ------------------------------------------------------------ rendering
 
   /** Mark everything for redraw on the next animation frame. */
-  invalidate(staticToo = true) {
-    if (staticToo) this.staticStamp++;
+  invalidate() {
     this.dirty = true;
     if (!this.frameRequested && this.alive) {
       this.frameRequested = true;
@@ -375,7 +373,6 @@ export class AnnotationView {
       selected: this.selected,
       activeKey: this.activeKey,
       dynamicKeys: dragKeys,
-      staticStamp: this.staticStamp,
       draftBox: this.pointer && this.pointer.kind === "box" ? this.pointer.box : null,
       rubber: this.pointer && this.pointer.kind === "rubber" ? this.pointer.rect : null,
       cursorHint: this.cursorHint(),
@@ -796,7 +793,7 @@ export class AnnotationView {
     }
     this.root.dataset.tool = tool;
     this.updateCursor();
-    this.invalidate(false);
+    this.invalidate();
   }
 
   updateCursor() {
@@ -862,7 +859,7 @@ export class AnnotationView {
     this.mouse = pos;
     const p = this.pointer;
     if (!p) {
-      if (this.placing) this.invalidate(false);
+      if (this.placing) this.invalidate();
       return;
     }
     if (p.kind === "pan") {
@@ -878,7 +875,7 @@ export class AnnotationView {
     if (p.kind === "box") {
       const [x0, y0] = p.start;
       p.box = [Math.min(x0, ix), Math.min(y0, iy), Math.max(x0, ix), Math.max(y0, iy)];
-      this.invalidate(false);
+      this.invalidate();
     } else if (p.kind === "drag") {
       const dx = ix - p.start[0];
       const dy = iy - p.start[1];
@@ -887,11 +884,11 @@ export class AnnotationView {
       });
       p.moved = true;
       // Only the dragged instances changed: the static layer is reused.
-      this.invalidate(false);
+      this.invalidate();
     } else if (p.kind === "rubber") {
       const { x: x0, y: y0 } = p.start;
       p.rect = [Math.min(x0, pos.x), Math.min(y0, pos.y), Math.max(x0, pos.x), Math.max(y0, pos.y)];
-      this.invalidate(false);
+      this.invalidate();
     }
   }
 
@@ -927,7 +924,7 @@ export class AnnotationView {
       } else {
         this.rubberSelect(p.rect, p.shift);
       }
-      this.invalidate(false);
+      this.invalidate();
     }
   }
 
