@@ -312,12 +312,13 @@ def test_export_of_two_datasets_keeps_names_and_ids_unique(ws: Workspace, tmp_pa
 
 def test_bulk_import_export_round_trip_is_exact(tmp_path: Path) -> None:
     """Hundreds of annotations take the multi-row insert and one-pass JSON paths; odd
-    strings (quotes, backslashes, commas, non-ASCII) in carried-over fields survive."""
+    strings (quotes, backslashes, commas, non-ASCII) and integers beyond 64 bits in
+    carried-over fields survive."""
     from helpers_coco import make_coco
 
     data = make_coco(120, 700, seed=3, crowd_fraction=0.05)
     for index, ann in enumerate(data["annotations"][:40]):
-        ann["note"] = ['a,"b"', "c\\d", {"k": "é,]"}, index][index % 4]
+        ann["note"] = ['a,"b"', "c\\d", {"k": "é,]"}, index, 2**70][index % 5]
     source = tmp_path / "big.json"
     source.write_text(json.dumps(data))
     workspace = Workspace(tmp_path / "ws")

@@ -346,7 +346,7 @@ def _optional_rows(blobs: Sequence[bytes | None], width: int) -> list[np.ndarray
 
 
 def _json_column(values: Sequence[str | None]) -> list[Any]:
-    """Decode a column of JSON texts (None for NULL) with one ``json.loads``.
+    """Decode a column of JSON texts (None for NULL) with one parser call.
 
     The texts were written by this store, so each is one complete JSON value and
     ``[t1,t2,...]`` is a valid document: one parser call instead of 100k.
@@ -354,49 +354,33 @@ def _json_column(values: Sequence[str | None]) -> list[Any]:
     texts = [v for v in values if v is not None]
     if not texts:
         return list(values)
-    decoded = iter(json.loads("[" + ",".join(texts) + "]"))
+    document = "[" + ",".join(texts) + "]"
+    try:
+        import orjson
+
+        parsed = orjson.loads(document)
+    except ValueError:  # orjson refuses integers beyond 64 bits; json reads them
+        parsed = json.loads(document)
+    decoded = iter(parsed)
     return [None if v is None else next(decoded) for v in values]
 
 
-_QUOTE, _BACKSLASH, _COMMA = ord('"'), ord("\\"), ord(",")
-_OPENERS, _CLOSERS = (ord("["), ord("{")), (ord("]"), ord("}"))
-
-
 def _json_texts(values: Sequence[Any]) -> list[str | None]:
-    """JSON texts of many values (None stays None, i.e. SQL NULL), in one encoder call.
+    """Compact JSON texts of many values (None stays None, i.e. SQL NULL).
 
-    ``json.dumps`` per value spends as long in call overhead as in encoding. Here
-    the whole list is encoded once (ASCII, compact) and cut at its top-level
-    commas, found with numpy: outside strings (quotes toggle; the fast path is
-    only taken when the text has no backslash, so there are no escaped quotes)
-    at bracket depth 1. Each piece is exactly ``json.dumps(value,
-    separators=(",", ":"))``.
+    orjson encodes a typical COCO polygon in about a microsecond, several times
+    faster than the json module; integers beyond 64 bits, which orjson refuses,
+    fall back to the json module.
     """
-    present = [v for v in values if v is not None]
-    if not present:
-        return [None] * len(values)
-    text = json.dumps(present, separators=(",", ":"))
-    codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    if (codes == _BACKSLASH).any():
-        pieces = [json.dumps(v, separators=(",", ":")) for v in present]
-    else:
-        # uint8 running count: only its parity matters, wrapping keeps it.
-        outside = (np.cumsum(codes == _QUOTE, dtype=np.uint8) & 1) == 0
-        step = np.zeros(codes.shape, dtype=np.int8)
-        for opener, closer in zip(_OPENERS, _CLOSERS):
-            step += (codes == opener).view(np.int8)
-            step -= (codes == closer).view(np.int8)
-        step[~outside] = 0
-        depth = np.cumsum(step, dtype=np.int32)
-        commas = np.flatnonzero((codes == _COMMA) & outside & (depth == 1)).tolist()
-        if len(commas) != len(present) - 1:  # cannot happen for valid JSON; be safe
-            pieces = [json.dumps(v, separators=(",", ":")) for v in present]
-        else:
-            starts = [1] + [c + 1 for c in commas]
-            ends = [*commas, len(text) - 1]
-            pieces = [text[a:b] for a, b in zip(starts, ends)]
-    encoded = iter(pieces)
-    return [None if v is None else next(encoded) for v in values]
+    import orjson
+
+    def encode(value: Any) -> str:
+        try:
+            return orjson.dumps(value).decode("utf-8")
+        except TypeError:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    return [None if v is None else encode(v) for v in values]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
