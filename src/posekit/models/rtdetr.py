@@ -15,6 +15,7 @@ import numpy as np
 
 from posekit.models.base import Detections, ModelError, register_detector
 from posekit.models.vitpose import (
+    TorchBackend,
     _check_images,
     _import_torch_transformers,
     load_pretrained,
@@ -87,7 +88,7 @@ def filter_person_boxes(
     return Detections(boxes[order], scores[order])
 
 
-class RTDetrDetector:
+class RTDetrDetector(TorchBackend):
     """Person detector on any ``RTDetrForObjectDetection`` checkpoint.
 
     The person class is found by name in the config's ``id2label``. Images are
@@ -255,20 +256,6 @@ class RTDetrDetector:
                     )
                 )
         return results
-
-    def close(self) -> None:
-        """Free the model (and cached GPU memory)."""
-        if self._model is None:
-            return
-        self._model = None
-        if self.device.startswith("cuda"):
-            self._torch.cuda.empty_cache()
-
-    def __enter__(self) -> RTDetrDetector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _create_detector(arg: str | None, **options: Any) -> RTDetrDetector:

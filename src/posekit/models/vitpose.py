@@ -214,7 +214,30 @@ def _check_images(images: Sequence[np.ndarray], who: str) -> None:
 
 
 # --------------------------------------------------------------------------- estimator
-class VitPoseEstimator:
+class TorchBackend:
+    """Lifecycle shared by the torch backends: ``close()`` frees the model (and the
+    CUDA cache); usable as a context manager."""
+
+    _model: Any
+    _torch: Any
+    device: str
+
+    def close(self) -> None:
+        """Free the model (and cached GPU memory)."""
+        if self._model is None:
+            return
+        self._model = None
+        if self.device.startswith("cuda"):
+            self._torch.cuda.empty_cache()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VitPoseEstimator(TorchBackend):
     """ViTPose / ViTPose++ (any ``VitPoseForPoseEstimation`` checkpoint) on person boxes.
 
     All boxes of all images in a call are cropped with the UDP warp and run in
@@ -586,20 +609,6 @@ class VitPoseEstimator:
                 )
             )
         return results
-
-    def close(self) -> None:
-        """Free the model (and cached GPU memory)."""
-        if self._model is None:
-            return
-        self._model = None
-        if self.device.startswith("cuda"):
-            self._torch.cuda.empty_cache()
-
-    def __enter__(self) -> VitPoseEstimator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _create_estimator(arg: str | None, **options: Any) -> VitPoseEstimator:

@@ -130,9 +130,10 @@ class InstanceRow(Base):
     __tablename__ = "instances"
     __table_args__ = (
         # (item_id, status) also serves lookups by item_id alone. Few indexes on
-        # purpose: each one costs time on every bulk import.
+        # purpose: each one costs time on every bulk import. No index on score: the
+        # review queue orders items by the minimum score of their own predictions
+        # (an aggregate per item through this index), never by a global score scan.
         Index("ix_instances_item_status", "item_id", "status"),
-        Index("ix_instances_score", "score"),
         {"sqlite_autoincrement": True},
     )
 
