@@ -16,6 +16,7 @@ from posekit.models.base import (
     parse_spec,
     register_detector,
     register_pose_estimator,
+    spec_factory,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "parse_spec",
     "register_detector",
     "register_pose_estimator",
+    "spec_factory",
 ]
 
 _LOADED = False

@@ -28,6 +28,7 @@ __all__ = [
     "parse_spec",
     "register_detector",
     "register_pose_estimator",
+    "spec_factory",
 ]
 
 
@@ -132,6 +133,19 @@ def register_detector(name: str, factory: DetectorFactory) -> None:
 
 def register_pose_estimator(name: str, factory: PoseEstimatorFactory) -> None:
     POSE_ESTIMATORS[name] = factory
+
+
+def spec_factory(backend: Callable[..., Any], argument: str) -> Callable[..., Any]:
+    """A registry factory that passes a spec's argument (``name:ARG``) to ``backend``
+    as the keyword ``argument`` (unless the caller gave that keyword explicitly)."""
+
+    def factory(arg: str | None, **options: Any) -> Any:
+        if arg:
+            options.setdefault(argument, arg)
+        return backend(**options)
+
+    factory.__name__ = f"create_{getattr(backend, '__name__', 'backend')}"
+    return factory
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:

@@ -42,6 +42,7 @@ from posekit.models.base import (
     ModelError,
     register_detector,
     register_pose_estimator,
+    spec_factory,
 )
 from posekit.models.geometry import (
     box_to_roi,
@@ -795,17 +796,5 @@ def _points_box(points: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.array([x1, y1, max(x1, x2), max(y1, y2)], np.float32)
 
 
-def _create_detector(arg: str | None, **options: Any) -> BlazePoseDetector:
-    if arg:
-        options.setdefault("model_dir", arg)
-    return BlazePoseDetector(**options)
-
-
-def _create_estimator(arg: str | None, **options: Any) -> BlazePoseEstimator:
-    if arg:
-        options.setdefault("model_dir", arg)
-    return BlazePoseEstimator(**options)
-
-
-register_detector("blazepose", _create_detector)
-register_pose_estimator("blazepose", _create_estimator)
+register_detector("blazepose", spec_factory(BlazePoseDetector, "model_dir"))
+register_pose_estimator("blazepose", spec_factory(BlazePoseEstimator, "model_dir"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from posekit.models.base import Detections, ModelError, register_detector
+from posekit.models.base import Detections, ModelError, register_detector, spec_factory
 from posekit.models.vitpose import (
     TorchBackend,
     _check_images,
@@ -258,10 +258,4 @@ class RTDetrDetector(TorchBackend):
         return results
 
 
-def _create_detector(arg: str | None, **options: Any) -> RTDetrDetector:
-    if arg:
-        options.setdefault("model", arg)
-    return RTDetrDetector(**options)
-
-
-register_detector("rtdetr", _create_detector)
+register_detector("rtdetr", spec_factory(RTDetrDetector, "model"))

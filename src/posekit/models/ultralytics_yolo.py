@@ -25,6 +25,7 @@ from posekit.models.base import (
     ModelError,
     register_detector,
     register_pose_estimator,
+    spec_factory,
 )
 from posekit.models.rtdetr import filter_person_boxes
 from posekit.models.vitpose import _check_images
@@ -326,17 +327,5 @@ class YoloPoseEstimator(_YoloBase):
         return results
 
 
-def _create_detector(arg: str | None, **options: Any) -> YoloDetector:
-    if arg:
-        options.setdefault("weights", arg)
-    return YoloDetector(**options)
-
-
-def _create_estimator(arg: str | None, **options: Any) -> YoloPoseEstimator:
-    if arg:
-        options.setdefault("weights", arg)
-    return YoloPoseEstimator(**options)
-
-
-register_detector("yolo", _create_detector)
-register_pose_estimator("yolo", _create_estimator)
+register_detector("yolo", spec_factory(YoloDetector, "weights"))
+register_pose_estimator("yolo", spec_factory(YoloPoseEstimator, "weights"))

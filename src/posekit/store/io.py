@@ -18,12 +18,10 @@ shown, auto-labeled or exported to YOLO.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -31,6 +29,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, select, update
 
 from posekit.core import REVIEW_STATUSES
+from posekit.gc_pause import gc_paused
 from posekit.media import IMAGE_EXTENSIONS, ImageError, find_images, image_size, load_image
 from posekit.store.models import DatasetRow, InstanceRow, ItemRow, utcnow
 from posekit.store.workspace import (
@@ -158,18 +157,6 @@ def _existing(ws: Workspace, dataset_id: int) -> tuple[set[str], dict[str, str]]
             select(ItemRow.file_name, ItemRow.sha256).where(ItemRow.dataset_id == dataset_id)
         ).all()
     return {r.file_name for r in rows}, {r.sha256: r.file_name for r in rows if r.sha256}
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building large acyclic structures."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _stored_name(file_name: str) -> str:
@@ -361,7 +348,7 @@ def import_coco(
     """
     # Building ~2 million row values with the cyclic GC on makes it walk the
     # parsed file over and over (nothing here creates reference cycles).
-    with _gc_paused():
+    with gc_paused():
         return _import_coco(
             ws,
             project,
@@ -667,7 +654,7 @@ def export_coco(
     from posekit.formats.coco import write_coco
 
     start = time.perf_counter()
-    with _gc_paused():  # 100k instances and their dicts hold no reference cycles
+    with gc_paused():  # 100k instances and their dicts hold no reference cycles
         coco, _ = project_to_coco(ws, project, dataset=dataset, statuses=statuses)
         out_path = Path(out_path)
         write_coco(coco, out_path)
@@ -697,7 +684,7 @@ def export_yolo(
         :func:`posekit.formats.yolo.write_yolo` returns (the dataset YAML).
     """
     start = time.perf_counter()
-    with _gc_paused():
+    with gc_paused():
         coco, paths = project_to_coco(
             ws, project, dataset=dataset, statuses=statuses, require_media=True
         )
