@@ -8,12 +8,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from posekit.media import ImageError, find_images, load_image
 from posekit.models import Detections, Detector, PoseEstimator
 from posekit.skeleton import Skeleton
+
+if TYPE_CHECKING:
+    from posekit.formats.coco import CocoDataset
 
 __all__ = ["FilePrediction", "image_names", "predict_files"]
 
@@ -33,7 +37,7 @@ class FilePrediction:
         elapsed: Wall time in seconds.
     """
 
-    dataset: object
+    dataset: CocoDataset
     paths: dict[str, Path]
     failures: list[tuple[str, str]] = field(default_factory=list)
     elapsed: float = 0.0
@@ -72,12 +76,14 @@ def _load_batches(
         return out
 
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    if not batches:
+        return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="posekit-decode") as pool:
-        pending = pool.submit(load, batches[0]) if batches else None
-        for index in range(len(batches)):
-            assert pending is not None
+        pending = pool.submit(load, batches[0])
+        for following in [*batches[1:], None]:
             current = pending.result()
-            pending = pool.submit(load, batches[index + 1]) if index + 1 < len(batches) else None
+            if following is not None:
+                pending = pool.submit(load, following)
             yield current
 
 
