@@ -311,6 +311,9 @@ def import_images(
     return report
 
 
+# Building ~2 million row values with the cyclic GC on makes it walk the parsed
+# file over and over (nothing here creates reference cycles).
+@gc_paused()
 def import_coco(
     ws: Workspace,
     project: Project | str,
@@ -346,30 +349,6 @@ def import_coco(
     Returns:
         An :class:`ImportReport`.
     """
-    # Building ~2 million row values with the cyclic GC on makes it walk the
-    # parsed file over and over (nothing here creates reference cycles).
-    with gc_paused():
-        return _import_coco(
-            ws,
-            project,
-            dataset,
-            coco_path,
-            image_root,
-            copy_media=copy_media,
-            missing_media=missing_media,
-        )
-
-
-def _import_coco(
-    ws: Workspace,
-    project: Project | str,
-    dataset: Dataset | str,
-    coco_path: str | os.PathLike[str],
-    image_root: str | os.PathLike[str] | None = None,
-    *,
-    copy_media: bool = True,
-    missing_media: Literal["error", "register"] = "error",
-) -> ImportReport:
     from posekit.formats.coco import read_coco
 
     if missing_media not in ("error", "register"):
