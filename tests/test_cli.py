@@ -124,3 +124,25 @@ def test_project_workflow(coco_sample, tmp_path, capsys):
     yolo = tmp_path / "yolo"
     assert main([*common, "export", "demo", "--format", "yolo", "-o", str(yolo)]) == 0
     assert "kpt_shape" in (yolo / "data.yaml").read_text()
+
+
+def test_predict_reports_unreadable_inputs_and_writes_nothing_without_images(
+    coco_sample, tmp_path, capsys
+):
+    pytest.importorskip("ai_edge_litert", reason="needs the [mediapipe] extra")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    jpeg = (coco_sample / "images" / "000000000785.jpg").read_bytes()
+    (folder / "good.jpg").write_bytes(jpeg)
+    (folder / "broken.jpg").write_bytes(jpeg[:5000])
+    pred = tmp_path / "pred.json"
+    assert main(["-q", "predict", str(folder), "-o", str(pred)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("broken.jpg") == 1 and "truncated" in err
+    assert [i["file_name"] for i in json.loads(pred.read_text())["images"]] == ["good.jpg"]
+
+    (folder / "good.jpg").unlink()
+    empty = tmp_path / "empty.json"
+    assert main(["-q", "predict", str(folder), "-o", str(empty)]) == 2
+    assert "no readable images" in capsys.readouterr().err
+    assert not empty.exists()

@@ -256,6 +256,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         pose.close()
         if detector is not None:
             detector.close()
+    for path, reason in result.failures:
+        _say(f"skipped {path}: {reason}")
+    if not result.dataset.images:
+        raise CliError(f"no readable images among the inputs; {args.output} not written")
     write_coco(result.dataset, args.output)
     num_people = sum(len(li.instances) for li in result.dataset.images)
     _say(
@@ -267,9 +271,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         written = render_coco(result.dataset, result.paths, Path(args.render))
         _say(f"rendered {len(written)} images -> {args.render}")
-    for path, reason in result.failures:
-        _say(f"skipped {path}: {reason}")
-    return 1 if result.failures and not result.dataset.images else 0
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -72,7 +72,8 @@ def _load_batches(
             try:
                 out.append((name, path, load_image(path), None))
             except ImageError as exc:
-                out.append((name, path, None, str(exc)))
+                # The message starts with the path; failures pair it with the path already.
+                out.append((name, path, None, str(exc).removeprefix(f"{path}: ")))
         return out
 
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
@@ -161,8 +162,10 @@ def predict_files(
                         )
                         labeled.append(LabeledImage(record, list(instances)))
             bar.advance(task, len(batch))
-    for path, reason in failures:
-        log.warning("skipped %s: %s", path, reason)
+    if failures:
+        log.info(
+            "skipped %d of %d input images (see FilePrediction.failures)", len(failures), len(items)
+        )
     dataset = CocoDataset(skeleton=skeleton, images=labeled)
     return FilePrediction(
         dataset=dataset,
