@@ -2,7 +2,7 @@
 
 Builds two identical workspaces holding the COCO sample images copied ``--copies``
 times (each copy re-encoded with one pixel changed, so that import does not skip
-it as a duplicate), then times (a) ``posekit.pipeline.autolabel.autolabel`` in this
+it as a duplicate), then times (a) ``posekit.engines.local.autolabel`` in this
 process and (b) a job started with ``POST /api/projects/{id}/jobs`` on a real
 uvicorn server (subprocess), from the POST until the job reports ``done``
 (polled every 0.1 s). Both include model loading. Prints images/s and the ratio.
@@ -25,7 +25,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import running_server
 
-from posekit.pipeline.autolabel import autolabel
+from posekit.engines.local import autolabel
 from posekit.skeleton import get_preset
 from posekit.store import Workspace, import_images
 
@@ -60,7 +60,7 @@ def main() -> None:
 
         with Workspace(Path(tmp) / "direct") as ws:
             start = time.perf_counter()
-            report = autolabel(ws, "bench", progress=False)
+            report = autolabel(ws, "bench")
             direct = time.perf_counter() - start
         print(
             f"direct autolabel: {n} images in {direct:.2f} s = {n / direct:.2f} images/s "

@@ -54,18 +54,18 @@ def video_frames(path: Path) -> Callable[[], Iterator[np.ndarray]]:
 
 
 def run_files(name: str, inputs: list[Path], repeats: int) -> None:
-    """The exact path of ``posekit predict``: files in, a CocoDataset out
+    """The exact path of ``posekit predict``: files in, a PoseDataset out
     (decoding one batch ahead in a thread, detection, crops, landmarks, instances)."""
-    from posekit.pipeline.files import predict_files
+    from posekit.pipeline.predict_files import predict_files
 
     skeleton = get_preset("coco17")
     with BlazePoseDetector() as detector, BlazePoseEstimator() as estimator:
-        predict_files(inputs, skeleton, estimator, detector, progress=False)  # warm-up
+        predict_files(inputs, skeleton, estimator, detector)  # warm-up
         detector.inference_seconds = estimator.inference_seconds = 0.0
         count = people = 0
         start = time.perf_counter()
         for _ in range(repeats):
-            result = predict_files(inputs, skeleton, estimator, detector, progress=False)
+            result = predict_files(inputs, skeleton, estimator, detector)
             count += len(result.dataset.images)
             people += result.dataset.num_instances
         total = time.perf_counter() - start

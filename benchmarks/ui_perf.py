@@ -1,14 +1,16 @@
-"""Annotation-view speed in headless Chromium with 50 people x 17 keypoints.
+"""Annotation-view speed in headless Chromium with many people on one image.
 
 Starts the real server (``posekit.server.create_app`` under uvicorn on a free
 loopback port) on a temporary workspace holding two 1920x1280 images made from
-a shared COCO sample, each with 50 COCO-17 people created through the HTTP API
-(a default pose per person, jittered, on a 10 x 5 grid). Debian's
-``/usr/bin/chromium`` (driven by Playwright) then measures:
+a shared COCO sample, each with ``--people`` people of the ``--template``
+preset created through the HTTP API (a default pose per person, jittered, on a
+grid covering the image; half of them predictions with keypoint scores).
+Debian's ``/usr/bin/chromium`` (driven by Playwright) then measures, at a
+1280x720 viewport:
 
 * **open**: time from the route change (``location.hash``) to the first painted
   frame of the annotation view, with the image already cached by the page
-  (alternating between the two items, so each open fetches the item's 50
+  (alternating between the two items, so each open fetches the item's
   instances anew and draws everything);
 * **drag**: several drag gestures, each on another person's keypoint, with real
   mouse events (move onto the point, press, ``--drag-steps`` moves, release).
@@ -19,18 +21,26 @@ a shared COCO sample, each with 50 COCO-17 people created through the HTTP API
   hook, ``performance.now()``), and the interval between frame timestamps;
 * **repair check**: the canvas after the gestures (drawn by repairing the cached
   layers) against a from-scratch redraw of the same scene, pixel by pixel;
-* **full redraw**: one complete redraw of image + 50 people (as after a zoom or
-  a pan step), and its two parts: the scaled image, and the people.
+* **zoom / pan**: wheel-zoom gestures and middle-button pan gestures with real
+  input events; every frame they cause counts, including the precise redraw
+  once the view stops moving (also shown on its own);
+* **full redraw**: one complete redraw of image + people from empty caches (as
+  when the view opens).
 
 The CPU may be shared: the load average is printed before and after.
-Target (issue 4): open <= 300 ms, frame times < 16 ms. Run:
-``python benchmarks/ui_perf.py [--opens N] [--drags N] [--drag-steps N]``.
+Targets (issue 15): open <= 300 ms, every drag frame < 16 ms, zoom/pan frames
+p95 < 16 ms, 0 pixels differ in the repair check. Run:
+``python benchmarks/ui_perf.py --people 100 --template coco_wholebody133``
+(``--static DIR`` serves the UI from another folder, e.g. an older copy of
+``src/posekit/server/static``, for before/after figures in the same run
+conditions).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import random
 import socket
@@ -52,12 +62,25 @@ CHROMIUM_ARGS = [
 ]
 SAMPLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco-val2017-sample"
 # Upright COCO-17 pose in a unit box (person's left on the image's right).
-POSE = [
+BODY_NAMES = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+BODY_POSE = (
     (0.5, 0.08), (0.54, 0.055), (0.46, 0.055), (0.585, 0.075), (0.415, 0.075),
     (0.66, 0.2), (0.34, 0.2), (0.75, 0.36), (0.25, 0.36), (0.8, 0.5), (0.2, 0.5),
     (0.6, 0.52), (0.4, 0.52), (0.61, 0.74), (0.39, 0.74), (0.62, 0.94), (0.38, 0.94),
-]  # fmt: skip
-PEOPLE = 50
+)  # fmt: skip
+BODY = dict(zip(BODY_NAMES, BODY_POSE, strict=True))
+FEET = {"big_toe": (0.03, 0.045), "small_toe": (0.05, 0.035), "heel": (-0.01, 0.025)}
+FINGERS = ("thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger")
+# Frames of one gesture: the frames hook, after the input, once the view is still.
+FRAMES_AFTER_JS = """async (wait) => {
+  await new Promise((resolve) => setTimeout(resolve, wait));
+  await new Promise((resolve) => requestAnimationFrame(() => resolve()));
+  return window.posekit.frames();
+}"""
 OPEN_JS = """async ([hash, itemId]) => {
   window.posekit.openMs = null;
   const t0 = performance.now();
@@ -78,34 +101,22 @@ OPEN_JS = """async ([hash, itemId]) => {
 RASTER_IN_FRAME_JS = """() => {
   const view = window.posekit.view;
   const render = view.renderNow.bind(view);
-  view.renderNow = () => {
-    render();
+  view.renderNow = (...args) => {
+    render(...args);
     view.renderer.ctx.getImageData(0, 0, 1, 1);
   };
 }"""
 REDRAW_JS = """(n) => {
   const view = window.posekit.view;
-  const renderer = view.renderer;
-  const raster = () => view.renderer.ctx.getImageData(0, 0, 1, 1);
-  const full = [], image = [], people = [];
+  const full = [];
   for (let i = 0; i < n; i++) {
-    renderer.reset();
-    let t0 = performance.now();
+    view.renderer.reset();
+    const t0 = performance.now();
     view.renderNow();
-    raster();
+    view.renderer.ctx.getImageData(0, 0, 1, 1);
     full.push(performance.now() - t0);
-    // The two parts of it, each rasterized on its own layer.
-    t0 = performance.now();
-    renderer.drawImageLayer(view.scene());
-    renderer.imageCtx.getImageData(0, 0, 1, 1);
-    image.push(performance.now() - t0);
-    renderer.layerEntries = null;
-    t0 = performance.now();
-    renderer.updateLayer(view.scene());
-    renderer.layerCtx.getImageData(0, 0, 1, 1);
-    people.push(performance.now() - t0);
   }
-  return [full, image, people];
+  return full;
 }"""
 # The frame drawn by repairing the cached layers against a redraw from scratch.
 REPAIR_CHECK_JS = """() => {
@@ -134,7 +145,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def load() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
 def summary(values: list[float]) -> str:
+    if not values:
+        return "n=0"
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return (
@@ -143,20 +160,56 @@ def summary(values: list[float]) -> str:
     )
 
 
-def people(width: int, height: int, rng: random.Random) -> list[dict]:
-    """50 jittered default poses on a 10 x 5 grid covering the image."""
+def unit_pose(names: tuple[str, ...]) -> list[tuple[float, float]]:
+    """A default upright pose in a unit box for a template, placed by keypoint name.
+
+    COCO body names go to the COCO-17 pose; feet, face and hand points (COCO-WholeBody
+    names) around the ankles, the nose and the wrists; any other name on a circle.
+    """
+    pose = []
+    for n, name in enumerate(names):
+        side, _, part = name.partition("_")
+        if name in BODY:
+            pose.append(BODY[name])
+        elif part in FEET and side in ("left", "right"):
+            ax, ay = BODY[f"{side}_ankle"]
+            dx, dy = FEET[part]
+            pose.append((ax + (dx if side == "left" else -dx), ay + dy))
+        elif side == "face" and part.isdigit():
+            angle = 2 * math.pi * int(part) / 68
+            pose.append((0.5 + 0.06 * math.cos(angle), 0.075 + 0.05 * math.sin(angle)))
+        elif side in ("left", "right") and part.startswith(("hand_root", *FINGERS)):
+            wx, wy = BODY[f"{side}_wrist"]
+            if part == "hand_root":
+                pose.append((wx, wy))
+                continue
+            finger = next(i for i, f in enumerate(FINGERS) if part.startswith(f))
+            joint = int(part[-1])
+            angle = math.pi / 2 + (finger - 2) * 0.35 * (1 if side == "left" else -1)
+            reach = 0.018 * joint
+            pose.append((wx + reach * math.cos(angle), wy + reach * math.sin(angle)))
+        else:
+            angle = 2 * math.pi * n / len(names)
+            pose.append((0.5 + 0.3 * math.cos(angle), 0.5 + 0.3 * math.sin(angle)))
+    return pose
+
+
+def people(width: int, height: int, count: int, pose, rng: random.Random) -> list[dict]:
+    """`count` jittered default poses on a grid covering the image (50: 10 x 5)."""
+    cols = min(count, math.ceil(math.sqrt(2 * count)))
+    rows = math.ceil(count / cols)
+    cell_w, cell_h = width / cols, height / rows
     out = []
-    cell_w, cell_h = width / 10, height / 5
-    for n in range(PEOPLE):
-        x1 = (n % 10) * cell_w + 0.1 * cell_w
-        y1 = (n // 10) * cell_h + 0.05 * cell_h
+    for n in range(count):
+        x1 = (n % cols) * cell_w + 0.1 * cell_w
+        y1 = (n // cols) * cell_h + 0.05 * cell_h
         w, h = 0.8 * cell_w, 0.9 * cell_h
         keypoints = [
-            [x1 + (u + rng.uniform(-0.04, 0.04)) * w, y1 + (v + rng.uniform(-0.02, 0.02)) * h]
-            for u, v in POSE
+            [x1 + (u + rng.uniform(-0.01, 0.01)) * w, y1 + (v + rng.uniform(-0.005, 0.005)) * h]
+            for u, v in pose
         ]
-        visibility = [rng.choice((2, 2, 2, 1)) for _ in POSE]
-        scores = [round(rng.uniform(0.2, 1.0), 3) for _ in POSE]
+        visibility = [rng.choice((2, 2, 2, 1)) for _ in pose]
+        scores = [round(rng.uniform(0.2, 1.0), 3) for _ in pose]
         status = "predicted" if n % 2 else "accepted"
         out.append(
             {
@@ -174,9 +227,13 @@ def people(width: int, height: int, rng: random.Random) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=50, help="people per image")
+    parser.add_argument("--template", default="coco17", help="skeleton preset name")
     parser.add_argument("--opens", type=int, default=12, help="timed opens of the view")
     parser.add_argument("--drags", type=int, default=8, help="drag gestures, each on a person")
     parser.add_argument("--drag-steps", type=int, default=60, help="mouse moves per gesture")
+    parser.add_argument("--zooms", type=int, default=4, help="zoom gestures (and as many pans)")
+    parser.add_argument("--static", type=Path, help="serve the UI from this folder instead")
     args = parser.parse_args()
 
     import httpx
@@ -184,6 +241,7 @@ def main() -> None:
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
+    import posekit.server.app as server_app
     from posekit.server import create_app
     from posekit.server.settings import Settings
     from posekit.skeleton import get_preset
@@ -191,6 +249,10 @@ def main() -> None:
 
     if not SAMPLE.is_dir():
         sys.exit(f"shared sample data not found at {SAMPLE.resolve()}")
+    if args.static:
+        server_app.STATIC_DIR = args.static.resolve()
+    template = get_preset(args.template)
+    pose = unit_pose(template.keypoints)
     tmp = Path(tempfile.mkdtemp(prefix="posekit-ui-perf-"))
     source = Image.open(SAMPLE / "images" / "000000000785.jpg").convert("RGB")
     big = source.resize((1920, 1280), Image.Resampling.BILINEAR)
@@ -198,7 +260,7 @@ def main() -> None:
     big.save(tmp / "img" / "crowd-a.jpg", quality=90)
     big.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp / "img" / "crowd-b.jpg", quality=90)
     with Workspace(tmp / "ws") as ws:
-        ws.create_project("perf", get_preset("coco17"))
+        ws.create_project("perf", template)
         import_images(ws, "perf", "default", [tmp / "img"])
 
     port = free_port()
@@ -210,20 +272,21 @@ def main() -> None:
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
     rng = random.Random(0)
-    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(f"load average before: {load()}")
     with httpx.Client(base_url=url, timeout=60) as http:
         pid = http.get("/api/projects").json()[0]["id"]
         items = http.get(f"/api/projects/{pid}/items").json()["items"]
         for item in items:
-            for body in people(item["width"], item["height"], rng):
+            for body in people(item["width"], item["height"], args.people, pose, rng):
                 http.post(f"/api/items/{item['id']}/instances", json=body).raise_for_status()
     ids = [item["id"] for item in items]
     hashes = [f"#/projects/{pid}/items/{iid}?filter=all&order=name" for iid in ids]
+    size = f"{args.people} people x {len(template.keypoints)} keypoints ({args.template})"
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
-        print(f"chromium {browser.version}, headless, viewport 1280x720, {PEOPLE} people x 17")
+        print(f"chromium {browser.version}, headless, viewport 1280x720, {size}")
         page.goto(url + "/")
         page.wait_for_selector("body[data-page=projects]")
         for h, iid in zip(hashes, ids, strict=True):  # warm: images decoded and cached
@@ -242,10 +305,12 @@ def main() -> None:
         state = page.evaluate("window.posekit.state()")
         # Different people (and keypoints) per gesture, so that every press selects
         # a new person: the expensive case for the cached layers.
+        names = template.keypoints
+        wanted = [names.index(n) for n in ("left_wrist", "right_wrist", "nose", "left_ankle")]
         targets = [
             (inst, k)
             for n, inst in enumerate(state["instances"][1::3])
-            for k in [(9, 10, 0, 15)[n % 4]]
+            for k in [wanted[n % 4]]
             if inst["visibility"][k] == 2
         ][: args.drags]
         draws, presses, releases, intervals, moved = [], [], [], [], []
@@ -258,8 +323,7 @@ def main() -> None:
             for step in range(1, args.drag_steps + 1):
                 page.mouse.move(start["x"] + step * 0.8, start["y"] + step * 0.4)
             page.mouse.up()
-            page.wait_for_timeout(100)
-            frames = page.evaluate("window.posekit.frames()")
+            frames = page.evaluate(FRAMES_AFTER_JS, 100)
             gesture = [f["drawMs"] for f in frames]
             draws += gesture
             presses.append(gesture[0])
@@ -284,14 +348,38 @@ def main() -> None:
             f"repaired layers vs redraw from scratch: {differ} of {total} pixels differ "
             f"(max channel difference {max_diff})"
         )
-        full, image, people_ms = page.evaluate(REDRAW_JS, 30)
-        print(f"full redraw incl. raster (image + {PEOPLE} people): {summary(full)}")
-        print(f"  of which the scaled image layer: {summary(image)}")
-        print(f"  of which the {PEOPLE} people:        {summary(people_ms)}")
+
+        # Zoom in at a point, back out, then pan with the middle button; every frame
+        # counts, the last one of each gesture being the redraw once it stopped.
+        box = page.evaluate("document.getElementById('canvas').getBoundingClientRect().toJSON()")
+        cx, cy = box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.45
+        moving, settled = [], []
+        for n in range(2 * args.zooms):
+            page.mouse.move(cx, cy)
+            page.evaluate("window.posekit.view.perf.frames.length = 0")
+            if n % 2 == 0:
+                for _ in range(12):
+                    page.mouse.wheel(0, -60 if (n // 2) % 2 == 0 else 60)
+                    page.wait_for_timeout(16)
+            else:
+                page.mouse.down(button="middle")
+                for step in range(1, 41):
+                    page.mouse.move(cx + step * 6, cy + step * 3)
+                page.mouse.up(button="middle")
+            frames = [f["drawMs"] for f in page.evaluate(FRAMES_AFTER_JS, 600)]
+            moving += frames[:-1]
+            settled.append(frames[-1])
+        print(f"zoom/pan, every frame of the gestures:           {summary(moving + settled)}")
+        print(f"zoom/pan, frames while moving:                   {summary(moving)}")
+        print(f"zoom/pan, last frame (view still: precise):      {summary(settled)}")
+        page.keyboard.press("0")
+        page.wait_for_timeout(600)
+        full = page.evaluate(REDRAW_JS, 20)
+        print(f"full redraw from empty caches incl. raster:     {summary(full)}")
         browser.close()
     server.should_exit = True
     thread.join(timeout=10)
-    print("load average after:  {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(f"load average after:  {load()}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ def median_seconds(fn, repeats: int) -> float:
 def run(size: str, args: argparse.Namespace, workdir: Path) -> None:
     import torch
 
-    from posekit.models import Detections, create_pose_estimator, topdown
+    from posekit.core import Detections
+    from posekit.models import create_pose_estimator, heatmap_codec
     from posekit.skeleton import get_preset
 
     folder = build_model(workdir / size, size)
@@ -99,8 +100,8 @@ def run(size: str, args: argparse.Namespace, workdir: Path) -> None:
     latency = median_seconds(lambda: estimator.estimate([image], one, skeleton), args.repeats)
 
     # The bare forward pass on the same batch, inputs already on the device.
-    centers, scales = topdown.box_to_center_scale(boxes, estimator.input_size)
-    crops = topdown.warp_crops(image, centers, scales, estimator.input_size)
+    centers, scales = heatmap_codec.box_to_center_scale(boxes, estimator.input_size)
+    crops = heatmap_codec.warp_crops(image, centers, scales, estimator.input_size)
     dtype = torch.float16 if estimator.half else torch.float32
     pixels = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255.0)
     pixels = ((pixels - estimator._mean.cpu()) / estimator._std.cpu()).to(args.device or "cpu")

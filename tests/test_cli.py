@@ -146,3 +146,88 @@ def test_predict_reports_unreadable_inputs_and_writes_nothing_without_images(
     assert main(["-q", "predict", str(folder), "-o", str(empty)]) == 2
     assert "no readable images" in capsys.readouterr().err
     assert not empty.exists()
+
+
+# ------------------------------------------------------------------ exit codes
+def test_report_failures_is_nonzero_only_when_nothing_succeeded(capsys):
+    from types import SimpleNamespace
+
+    from posekit.cli.commands import _report_failures
+
+    failed = [("a.jpg", "truncated")]
+    assert _report_failures(SimpleNamespace(failures=failed, added=0)) == 1
+    assert _report_failures(SimpleNamespace(failures=failed, added=3)) == 0
+    assert _report_failures(SimpleNamespace(failures=[], added=0)) == 0
+    assert _report_failures(SimpleNamespace(failures=failed), done=0, verb="failed") == 1
+    err = capsys.readouterr().err
+    assert "skipped a.jpg: truncated" in err and "failed a.jpg: truncated" in err
+
+
+def test_import_where_every_image_fails_exits_nonzero(coco_sample, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    jpeg = (coco_sample / "images" / "000000000785.jpg").read_bytes()
+    (folder / "broken.jpg").write_bytes(jpeg[:5000])
+    common = ["-q", "--workspace", str(tmp_path / "ws")]
+    assert main([*common, "init", "demo"]) == 0
+    assert main([*common, "import", "demo", str(folder)]) == 1
+    assert "broken.jpg" in capsys.readouterr().err
+    (folder / "good.jpg").write_bytes(jpeg)
+    assert main([*common, "import", "demo", str(folder)]) == 0  # partly imported: success
+
+
+@pytest.fixture
+def fake_models(monkeypatch):
+    """Registers the test backends as ``--detector fake --pose fake``."""
+    from fakes import BrightnessDetector, GridPose
+    from posekit.models import registry
+
+    monkeypatch.setitem(registry.DETECTORS, "fake", lambda arg, **o: BrightnessDetector())
+    monkeypatch.setitem(registry.POSE_ESTIMATORS, "fake", lambda arg, **o: GridPose())
+
+
+def test_autolabel_exit_code_and_export_status_policy(coco_sample, tmp_path, capsys, fake_models):
+    ws_dir = tmp_path / "ws"
+    common = ["-q", "--workspace", str(ws_dir)]
+    assert main([*common, "init", "demo"]) == 0
+    assert main([*common, "import", "demo", str(coco_sample / "images")]) == 0
+    fake = ["--detector", "fake", "--pose", "fake"]
+    assert main([*common, "autolabel", "demo", *fake, "--batch-size", "2"]) == 0
+    assert "4 items labeled" in capsys.readouterr().err
+
+    # Unreviewed predictions are exported only when asked for (the format's default).
+    default = tmp_path / "default.json"
+    assert main([*common, "export", "demo", "--format", "coco", "-o", str(default)]) == 0
+    assert json.loads(default.read_text())["annotations"] == []
+    asked = tmp_path / "asked.json"
+    export = [*common, "export", "demo", "--format", "coco", "-o", str(asked)]
+    assert main([*export, "--status", "predicted"]) == 0
+    assert len(json.loads(asked.read_text())["annotations"]) > 0
+
+    # Every item fails: the command says so and exits non-zero.
+    from posekit.store import Workspace
+
+    with Workspace(ws_dir) as ws:
+        for item in ws.list_items("demo"):
+            item.path.write_bytes(item.path.read_bytes()[:200])
+    capsys.readouterr()
+    assert main([*common, "autolabel", "demo", *fake, "--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "0 items labeled" in err and err.count("\nfailed ") == 4
+
+
+def test_autolabel_of_an_unknown_dataset_is_an_error(tmp_path, capsys, fake_models):
+    common = ["-q", "--workspace", str(tmp_path / "ws")]
+    assert main([*common, "init", "demo"]) == 0
+    assert main([*common, "autolabel", "demo", "--dataset", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_format_choices_come_from_the_format_table(capsys):
+    from posekit.formats.registry import readable_formats, writable_formats
+
+    for command, names in (("export", writable_formats()), ("import", readable_formats())):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "{" + ",".join(names) + "}" in out.replace(" ", "").replace("\n", "")

@@ -89,7 +89,7 @@ def test_equality_compares_arrays():
 
 
 def test_detections_subset_by_mask_and_by_index():
-    from posekit.models import Detections
+    from posekit.core import Detections
 
     dets = Detections(
         np.array([[0, 0, 1, 1], [1, 1, 2, 2], [2, 2, 3, 3]]),
@@ -103,3 +103,14 @@ def test_detections_subset_by_mask_and_by_index():
     assert dets.subset([2]).boxes[0, 0] == 2
     with pytest.raises(ValueError, match="mask has shape"):
         dets.subset(np.array([True, False]))
+
+
+def test_detections_check_shapes_on_construction():
+    from posekit.core import Detections
+
+    empty = Detections([], [])
+    assert len(empty) == 0 and empty.boxes.shape == (0, 4) and empty.boxes.dtype == np.float32
+    with pytest.raises(ValueError, match="2 boxes but 1 scores"):
+        Detections(np.zeros((2, 4)), [0.5])
+    with pytest.raises(ValueError, match=r"keypoints shape \(1, 2\) does not match 2 boxes"):
+        Detections(np.zeros((2, 4)), [0.5, 0.4], np.zeros((1, 2)))

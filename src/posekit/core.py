@@ -1,4 +1,5 @@
-"""Core types: one annotated or predicted person (:class:`Instance`).
+"""Core types: one annotated or predicted person (:class:`Instance`) and the person
+boxes a detector finds in one image (:class:`Detections`).
 
 All coordinates are absolute pixels in the image the instance belongs to.
 Visibility is its own array and never encoded in the coordinates:
@@ -14,18 +15,21 @@ from typing import Any
 
 import numpy as np
 
+from posekit.statuses import INSTANCE_STATUSES
+
 __all__ = [
     "NOT_LABELED",
     "OCCLUDED",
     "REVIEW_STATUSES",
     "VISIBLE",
+    "Detections",
     "Instance",
     "InstanceError",
     "box_from_keypoints",
 ]
 
 NOT_LABELED, OCCLUDED, VISIBLE = 0, 1, 2
-REVIEW_STATUSES = ("predicted", "accepted", "rejected")
+REVIEW_STATUSES = INSTANCE_STATUSES  # alias kept for existing callers
 
 
 class InstanceError(ValueError):
@@ -219,6 +223,54 @@ class Instance:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass
+class Detections:
+    """Person boxes found in one image.
+
+    Attributes:
+        boxes: ``(N, 4) float32`` xyxy in absolute pixels.
+        scores: ``(N,) float32`` in [0, 1].
+        keypoints: optional ``(N, M, 2) float32`` detector-specific points
+            (BlazePose's detector gives hip centre and a point above the head,
+            which the landmark model uses to align its crop), else None.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
+        if self.scores.shape[0] != self.boxes.shape[0]:
+            raise ValueError(
+                f"Detections: {self.boxes.shape[0]} boxes but {self.scores.shape[0]} scores"
+            )
+        if self.keypoints is not None:
+            self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
+            if self.keypoints.ndim != 3 or self.keypoints.shape[0] != self.boxes.shape[0]:
+                raise ValueError(
+                    f"Detections: keypoints shape {self.keypoints.shape} does not match "
+                    f"{self.boxes.shape[0]} boxes"
+                )
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    def subset(self, index: np.ndarray | Sequence[int] | Sequence[bool]) -> Detections:
+        """The detections selected by integer positions or by a boolean mask."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            if index.shape != (len(self),):
+                raise ValueError(
+                    f"Detections.subset: mask has shape {index.shape}, expected ({len(self)},)"
+                )
+            index = np.flatnonzero(index)
+        index = index.astype(np.int64)
+        kps = None if self.keypoints is None else self.keypoints[index]
+        return Detections(self.boxes[index], self.scores[index], kps)
 
 
 def stack_keypoints(instances: Sequence[Instance]) -> tuple[np.ndarray, np.ndarray]:

@@ -13,15 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posekit.core import Instance
-from posekit.formats.coco import (
-    CocoDataset,
-    CocoFormatError,
-    ImageRecord,
-    LabeledImage,
-    from_coco,
-    read_coco,
-    skeleton_from_category,
-)
+from posekit.dataset import ImageRecord, LabeledImage, PoseDataset
+from posekit.formats.coco import from_coco, read_coco
 from posekit.formats.yolo import (
     YoloFormatError,
     export_names,
@@ -30,7 +23,7 @@ from posekit.formats.yolo import (
     write_yolo,
     yolo_line_to_instance,
 )
-from posekit.skeleton import Skeleton
+from posekit.skeleton import Skeleton, skeleton_from_category
 
 COCO_DIR = "coco-val2017-sample"
 
@@ -41,7 +34,7 @@ def coco_json(shared_data: Path) -> dict:
 
 
 @pytest.fixture
-def exported(shared_data: Path, coco_json: dict, tmp_path: Path) -> tuple[Path, CocoDataset]:
+def exported(shared_data: Path, coco_json: dict, tmp_path: Path) -> tuple[Path, PoseDataset]:
     dataset = from_coco(coco_json)
     # a crowd region (box, no keypoints) that the export must skip
     crowd = Instance(np.zeros((17, 2)), np.zeros(17), box=np.array([0, 0, 50, 50]), iscrowd=True)
@@ -53,7 +46,7 @@ def exported(shared_data: Path, coco_json: dict, tmp_path: Path) -> tuple[Path, 
     return write_yolo(dataset, paths, tmp_path / "yolo"), dataset
 
 
-def test_labels_match_coco_annotations(exported: tuple[Path, CocoDataset], coco_json: dict):
+def test_labels_match_coco_annotations(exported: tuple[Path, PoseDataset], coco_json: dict):
     data_yaml, _ = exported
     root = data_yaml.parent
     images = {img["id"]: img for img in coco_json["images"]}
@@ -82,7 +75,7 @@ def test_labels_match_coco_annotations(exported: tuple[Path, CocoDataset], coco_
             assert np.all(points[triplets[:, 2] == 0] == 0), "not labeled points are 0 0 0"
 
 
-def test_dataset_layout_and_yaml(exported: tuple[Path, CocoDataset], shared_data: Path) -> None:
+def test_dataset_layout_and_yaml(exported: tuple[Path, PoseDataset], shared_data: Path) -> None:
     data_yaml, dataset = exported
     root = data_yaml.parent
     config = yaml.safe_load(data_yaml.read_text("utf-8"))
@@ -98,7 +91,7 @@ def test_dataset_layout_and_yaml(exported: tuple[Path, CocoDataset], shared_data
         assert link.resolve() == (shared_data / COCO_DIR / "images" / item.image.file_name)
 
 
-def test_read_back_matches_within_label_precision(exported: tuple[Path, CocoDataset]) -> None:
+def test_read_back_matches_within_label_precision(exported: tuple[Path, PoseDataset]) -> None:
     data_yaml, dataset = exported
     items = {item.image.file_name: item for item in read_yolo(data_yaml.parent, dataset.skeleton)}
     assert set(items) == {item.image.file_name for item in dataset.images}
@@ -139,7 +132,7 @@ def test_export_names() -> None:
     assert names[2] == "a__1_2.jpg"
     assert names[3] == "A__1_3.JPG"  # same as a__1 on case-insensitive file systems
     assert names[4:] == ["c.png", "c_2.jpg"]  # labels c.txt would collide
-    with pytest.raises(CocoFormatError, match="climbs out"):
+    with pytest.raises(YoloFormatError, match="climbs out"):
         export_names(["../evil.jpg"])
 
 
@@ -201,7 +194,7 @@ def test_property_label_round_trip(points: list[tuple[float, float, int]]) -> No
     np.testing.assert_allclose(back.box, inst.box, atol=640 * 1e-6)
 
 
-def test_ultralytics_accepts_export(exported: tuple[Path, CocoDataset]) -> None:
+def test_ultralytics_accepts_export(exported: tuple[Path, PoseDataset]) -> None:
     utils = pytest.importorskip(
         "ultralytics.data.utils", reason="ultralytics is not installed (optional check)"
     )
@@ -224,7 +217,7 @@ def test_custom_template_flip_index(tmp_path: Path) -> None:
     from PIL import Image
 
     Image.new("RGB", (20, 10)).save(image)
-    dataset = CocoDataset(skeleton, [LabeledImage(ImageRecord("img.png", 20, 10, 1), [])])
+    dataset = PoseDataset(skeleton, [LabeledImage(ImageRecord("img.png", 20, 10, 1), [])])
     data_yaml = write_yolo(dataset, {"img.png": image}, tmp_path / "out", split="all")
     config = yaml.safe_load(data_yaml.read_text("utf-8"))
     assert config["flip_idx"] == [0, 2, 1] and config["kpt_shape"] == [3, 3]

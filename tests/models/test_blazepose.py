@@ -9,14 +9,11 @@ import sys
 import numpy as np
 import pytest
 
+from posekit.core import Detections
 from posekit.media.image import load_image
-from posekit.models import Detections, ModelError, create_detector, create_pose_estimator
-from posekit.models.blazepose import (
-    BLAZEPOSE_KEYPOINTS,
-    find_model_dir,
-    generate_anchors,
-    weighted_nms,
-)
+from posekit.models import ModelError, create_detector, create_pose_estimator
+from posekit.models.blazepose import BLAZEPOSE_KEYPOINTS, find_model_dir, generate_anchors
+from posekit.models.boxes import weighted_nms
 from posekit.skeleton import Skeleton, get_preset
 
 pytest.importorskip("ai_edge_litert", reason="needs posekit[mediapipe]")

@@ -10,50 +10,14 @@ transformers = pytest.importorskip(
     "transformers", reason="needs the [transformers] extra (transformers)"
 )
 
+from posekit.core import Detections  # noqa: E402
 from posekit.media.image import load_image  # noqa: E402
-from posekit.models import Detections, ModelError, create_detector  # noqa: E402
-from posekit.models.rtdetr import filter_person_boxes, nms  # noqa: E402
+from posekit.models import ModelError, create_detector  # noqa: E402
+from posekit.models.boxes import filter_person_boxes, nms  # noqa: E402
+
+from .tiny_checkpoints import save_tiny_rtdetr  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco-val2017-sample"
-
-
-def save_tiny_rtdetr(folder: Path, labels: dict[int, str]) -> Path:
-    torch.manual_seed(0)
-    backbone = transformers.RTDetrResNetConfig(
-        embedding_size=8,
-        hidden_sizes=[8, 16, 32, 64],
-        depths=[1, 1, 1, 1],
-        layer_type="basic",
-        out_features=["stage2", "stage3", "stage4"],
-    )
-    config = transformers.RTDetrConfig(
-        backbone_config=backbone,
-        encoder_in_channels=[16, 32, 64],
-        encoder_hidden_dim=16,
-        d_model=16,
-        decoder_in_channels=[16, 16, 16],
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        decoder_layers=1,
-        num_queries=30,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        num_denoising=0,
-        num_labels=len(labels),
-        id2label=labels,
-        label2id={v: k for k, v in labels.items()},
-    )
-    model = transformers.RTDetrForObjectDetection(config)
-    with torch.no_grad():
-        # Spread the scores so that a threshold keeps some queries, and make the
-        # non-person classes unlikely.
-        head = model.model.decoder.class_embed[-1]
-        head.weight.mul_(40.0)
-        for index, name in labels.items():
-            head.bias[index] = 0.0 if name == "person" else -8.0
-    model.save_pretrained(folder)
-    transformers.RTDetrImageProcessor(size={"height": 128, "width": 128}).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

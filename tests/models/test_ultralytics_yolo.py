@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posekit.models import Detections, ModelError, create_detector, create_pose_estimator
-from posekit.models.ultralytics_yolo import match_boxes
+from posekit.core import Detections
+from posekit.models import ModelError, create_detector, create_pose_estimator
+from posekit.models.boxes import match_boxes
 from posekit.skeleton import get_preset
 
 HAVE_ULTRALYTICS = importlib.util.find_spec("ultralytics") is not None

@@ -14,52 +14,15 @@ transformers = pytest.importorskip(
     "transformers", reason="needs the [transformers] extra (transformers)"
 )
 
+from posekit.core import Detections  # noqa: E402
 from posekit.media.image import load_image  # noqa: E402
-from posekit.models import (  # noqa: E402
-    Detections,
-    ModelError,
-    create_pose_estimator,
-    topdown,
-)
+from posekit.models import ModelError, create_pose_estimator, heatmap_codec  # noqa: E402
 from posekit.skeleton import Skeleton, get_preset  # noqa: E402
+
+from .tiny_checkpoints import save_tiny_vitpose  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "coco-val2017-sample"
 COCO = get_preset("coco17")
-# Labels as the usyd-community checkpoints spell them.
-HUB_LABELS = [
-    "Nose", "L_Eye", "R_Eye", "L_Ear", "R_Ear", "L_Shoulder", "R_Shoulder", "L_Elbow",
-    "R_Elbow", "L_Wrist", "R_Wrist", "L_Hip", "R_Hip", "L_Knee", "R_Knee", "L_Ankle", "R_Ankle",
-]  # fmt: skip
-
-
-def save_tiny_vitpose(folder: Path, *, num_experts: int = 1, labels=HUB_LABELS, seed: int = 0):
-    torch.manual_seed(seed)
-    backbone = transformers.VitPoseBackboneConfig(
-        image_size=[128, 96],
-        patch_size=[8, 8],
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        mlp_ratio=2,
-        num_experts=num_experts,
-        part_features=8,
-        out_indices=[2],
-    )
-    kwargs = {"num_labels": len(labels)}
-    if labels is not None and not labels[0].startswith("LABEL_"):
-        kwargs["id2label"] = dict(enumerate(labels))
-        kwargs["label2id"] = {n: i for i, n in enumerate(labels)}
-    model = transformers.VitPoseForPoseEstimation(
-        transformers.VitPoseConfig(backbone_config=backbone, **kwargs)
-    )
-    with torch.no_grad():
-        # Positive heatmaps with strong image-dependent structure: the reference
-        # decoder marks non-positive peaks as "no keypoint" (-1).
-        model.head.conv.weight.mul_(8.0)
-        model.head.conv.bias.fill_(1.0)
-    model.save_pretrained(folder)
-    transformers.VitPoseImageProcessor(size={"height": 128, "width": 96}).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +66,7 @@ def test_keypoints_equal_transformers_reference_pipeline(tiny_vitpose, coco_samp
         flip_test=False,
         device="cpu",
         # transformers' DARK: blur sigma 0.8, its mixed derivative, unchecked steps.
-        dark_sigma=topdown.TRANSFORMERS_DARK_SIGMA,
+        dark_sigma=heatmap_codec.TRANSFORMERS_DARK_SIGMA,
         dark_reference=True,
     )
     model = transformers.VitPoseForPoseEstimation.from_pretrained(tiny_vitpose).eval()
@@ -260,7 +223,8 @@ def test_bad_sources_are_named(tmp_path, tiny_vitpose):
 
 def test_backend_modules_do_not_import_torch():
     code = (
-        "import sys, posekit.models as m; m._ensure_builtin_backends();"
+        "import sys, posekit.models.blazepose, posekit.models.rtdetr, posekit.models.vitpose;"
+        "import posekit.models.ultralytics_yolo, posekit.models.torch_kit;"
         "import posekit.models.catalog as c; c.list_backends();"
         "print([x for x in ('torch', 'transformers', 'ultralytics') if x in sys.modules])"
     )

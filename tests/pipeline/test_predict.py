@@ -1,37 +1,17 @@
-"""predict and assist on real images with the BlazePose models."""
+"""predict: top-down prediction, with fake backends and on a real image with BlazePose."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from posekit.media.image import load_image
-from posekit.models import Detections, ModelError, create_detector, create_pose_estimator
-from posekit.models.blazepose import find_model_dir
-from posekit.pipeline import assist, predict
+from fakes import BrightnessDetector, GridPose
+from posekit.core import Detections
+from posekit.models.registry import create_detector
+from posekit.pipeline import predict
 from posekit.skeleton import get_preset
 
-pytest.importorskip("ai_edge_litert", reason="needs posekit[mediapipe]")
-try:
-    find_model_dir()
-except ModelError as exc:  # pragma: no cover - depends on the environment
-    pytest.skip(f"BlazePose models unavailable: {exc}", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def image(shared_data):
-    # one person, 17 labeled keypoints, box (280.8, 44.7) size 218.7 x 346.7
-    return load_image(shared_data / "coco-val2017-sample" / "images" / "000000000785.jpg")
-
-
 BOX = np.array([280.79, 44.73, 280.79 + 218.7, 44.73 + 346.68], np.float32)
-
-
-@pytest.fixture(scope="module")
-def estimator():
-    est = create_pose_estimator("blazepose")
-    yield est
-    est.close()
 
 
 def test_predict_with_detector_finds_the_person(image, estimator):
@@ -60,23 +40,34 @@ def test_predict_needs_detector_or_detections(image, estimator):
         predict([image], get_preset("coco17"), None, estimator, [Detections([], [])] * 2)
 
 
-def test_assist_with_a_box(image, estimator):
-    people = assist(image, BOX, get_preset("coco17"), estimator)
-    assert len(people) == 1
-    inst = people[0]
-    assert inst.status == "predicted" and inst.source == "model:blazepose"
-    inside = (inst.keypoints[:, 0] > BOX[0] - 20) & (inst.keypoints[:, 0] < BOX[2] + 20)
-    assert inside.mean() >= 0.9
+# ------------------------------------------------------------- without any real model
+def synthetic(seed: int, height: int = 48, width: int = 64) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
 
 
-def test_assist_by_spec_and_empty_boxes(image):
-    people = assist(image, BOX[None], get_preset("coco17"), "blazepose")
-    assert len(people) == 1
-    assert assist(image, np.zeros((0, 4)), get_preset("coco17"), "blazepose") == []
+def test_predict_runs_the_detector_then_the_estimator_on_the_batch():
+    detector, estimator = BrightnessDetector(), GridPose()
+    images = [synthetic(0), synthetic(1), synthetic(2)]
+    people = predict(images, get_preset("coco17"), detector, estimator)
+    expected = [len(d) for d in BrightnessDetector().detect(images)]
+    assert [len(p) for p in people] == expected
+    assert detector.batch_sizes == [3] and estimator.calls == 1
+    for image_people, dets in zip(people, detector.detect(images)):
+        for person, box in zip(image_people, dets.boxes):
+            assert person.num_keypoints == 17
+            np.testing.assert_allclose(person.box, box)
 
 
-def test_assist_rejects_bad_boxes(image, estimator):
-    with pytest.raises(ValueError, match="box #0"):
-        assist(image, np.array([[10, 10, 5, 20]]), get_preset("coco17"), estimator)
-    with pytest.raises(ValueError, match=r"\(N, 4\)"):
-        assist(image, np.zeros((2, 3)), get_preset("coco17"), estimator)
+def test_predict_uses_given_detections_without_a_detector():
+    boxes = Detections(np.array([[0, 0, 20, 30], [5, 5, 40, 40]], np.float32), [0.8, 0.6])
+    people = predict([synthetic(0)], get_preset("coco17"), None, GridPose(), [boxes])
+    assert len(people) == 1 and [p.score for p in people[0]] == pytest.approx([0.8, 0.6])
+
+
+def test_predict_checks_its_arguments_without_a_model():
+    images = [synthetic(0)]
+    with pytest.raises(ValueError, match="detector or detections"):
+        predict(images, get_preset("coco17"), None, GridPose())
+    with pytest.raises(ValueError, match="1 images but 2"):
+        predict(images, get_preset("coco17"), None, GridPose(), [Detections([], [])] * 2)
+    assert predict([], get_preset("coco17"), BrightnessDetector(), GridPose()) == []

@@ -178,7 +178,7 @@ def test_bad_inputs_raise_clear_errors(sample):
 
 
 def _dataset(file_name: str, inst: Instance, width: int, height: int) -> SimpleNamespace:
-    """A dataset object in the shape of ``posekit.formats.coco.CocoDataset``."""
+    """A dataset object in the shape of ``posekit.dataset.PoseDataset``."""
     record = SimpleNamespace(file_name=file_name, width=width, height=height, id=1)
     return SimpleNamespace(images=[SimpleNamespace(image=record, instances=[inst])], skeleton=COCO)
 
@@ -214,7 +214,7 @@ def test_render_coco_refuses_unsafe_names_and_overwriting(sample, tmp_path):
 
 
 def test_render_coco_from_a_coco_file(tmp_path):
-    pytest.importorskip("posekit.formats.coco", reason="posekit.formats.coco not available")
+    import posekit.formats.coco  # noqa: F401  (a broken module must fail the test, not skip it)
     if not DATA.exists():
         pytest.skip(f"shared sample data not found at {DATA}")
     written = render_coco(DATA / "person_keypoints.json", DATA / "images", tmp_path)

@@ -99,7 +99,7 @@ def test_health_templates_and_openapi(client: TestClient):
         "/api/projects/{project_id}/jobs",
         "/api/jobs/{job_id}/cancel",
         "/api/projects/{project_id}/upload",
-        "/api/projects/{project_id}/import/coco",
+        "/api/projects/{project_id}/import/{format}",  # /import/coco is format=coco
         "/api/projects/{project_id}/export",
     ):
         assert path in paths, path
@@ -187,9 +187,10 @@ def test_items_paging_filters_and_confidence_order(client, project_with_images):
     assert [i["id"] for i in queue["items"]] == [ids[2], ids[1], ids[3]]
     assert queue["items"][0]["min_score"] == pytest.approx(0.2)
     assert queue["items"][0]["num_predicted"] == 2 and queue["items"][0]["status"] == "predicted"
-    accepted = listing(filter="accepted")["items"]
-    assert [i["id"] for i in accepted] == [ids[0]] and accepted[0]["status"] == "accepted"
-    assert listing(filter="unlabeled")["total"] == 0
+    # Item statuses are posekit.statuses.ITEM_STATUSES (0.1.0: "accepted", "unlabeled").
+    reviewed = listing(filter="reviewed")["items"]
+    assert [i["id"] for i in reviewed] == [ids[0]] and reviewed[0]["status"] == "reviewed"
+    assert listing(filter="new")["total"] == 0
     assert listing(dataset="default")["total"] == 4
     assert client.get(f"/api/projects/{pid}/items", params={"dataset": "nope"}).status_code == 404
     bad = client.get(f"/api/projects/{pid}/items", params={"filter": "bogus"})
@@ -294,7 +295,7 @@ def test_review_accepts_and_rejects(client, project_with_images):
     client.post(f"/api/items/{ids[1]}/review", json={"action": "reject", "instance_ids": [b["id"]]})
     item = client.get(f"/api/items/{ids[1]}").json()
     assert [i["status"] for i in item["instances"]] == ["accepted", "rejected"]
-    assert item["item"]["status"] == "accepted" and item["item"]["num_predicted"] == 0
+    assert item["item"]["status"] == "reviewed" and item["item"]["num_predicted"] == 0
     foreign = client.post(
         f"/api/items/{ids[2]}/review", json={"action": "accept", "instance_ids": [a["id"]]}
     )
@@ -549,7 +550,7 @@ def test_coco_import_and_malformed_file(client, tmp_path, coco_sample):
     assert ok.status_code == 200, ok.text
     assert ok.json()["added"] == 4 and ok.json()["instances"] == len(coco["annotations"])
     assert (
-        client.get(f"/api/projects/{pid}/items", params={"filter": "accepted"}).json()["total"] == 4
+        client.get(f"/api/projects/{pid}/items", params={"filter": "reviewed"}).json()["total"] == 4
     )
 
 
@@ -561,7 +562,8 @@ def test_export_coco_contains_edits_and_yolo_zip(client, project_with_images):
     predicted = manual_instance() | {"status": "predicted", "source": "model:t", "score": 0.3}
     client.post(f"/api/items/{ids[1]}/instances", json=predicted)
 
-    response = client.get(f"/api/projects/{pid}/export", params={"format": "coco"})
+    both = {"format": "coco", "status": ["accepted", "predicted"]}
+    response = client.get(f"/api/projects/{pid}/export", params=both)
     assert response.status_code == 200
     assert "attachment" in response.headers["content-disposition"]
     data = json.loads(response.content)
@@ -572,6 +574,10 @@ def test_export_coco_contains_edits_and_yolo_zip(client, project_with_images):
         f"/api/projects/{pid}/export", params={"format": "coco", "status": "accepted"}
     )
     assert len(json.loads(only_accepted.content)["annotations"]) == 1
+    # No status given: the format's default_statuses (posekit.statuses.DEFAULT_EXPORT_STATUSES,
+    # accepted only; 0.1.0 exported predictions too by default for COCO).
+    default = client.get(f"/api/projects/{pid}/export", params={"format": "coco"})
+    assert len(json.loads(default.content)["annotations"]) == 1
 
     yolo = client.get(f"/api/projects/{pid}/export", params={"format": "yolo"})
     assert yolo.status_code == 200 and yolo.headers["content-type"] == "application/zip"
@@ -582,3 +588,60 @@ def test_export_coco_contains_edits_and_yolo_zip(client, project_with_images):
         assert sum(n.endswith(".jpg") for n in names) >= 1
     bad = client.get(f"/api/projects/{pid}/export", params={"format": "xml"})
     assert bad.status_code == 422
+
+
+# ------------------------------------------------------------------ formats
+def _choices(schema: dict) -> list:
+    """The values a JSON schema allows (a one-value Literal is a ``const``)."""
+    return schema["enum"] if "enum" in schema else [schema["const"]]
+
+
+def test_formats_list_the_format_table(client: TestClient):
+    from posekit.formats.registry import FORMATS, readable_formats, writable_formats
+
+    response = client.get("/api/formats")
+    assert response.status_code == 200
+    listed = {f["name"]: f for f in response.json()}
+    assert list(listed) == list(FORMATS)
+    assert [n for n, f in listed.items() if f["can_read"]] == readable_formats()
+    assert [n for n, f in listed.items() if f["can_write"]] == writable_formats()
+    coco = listed["coco"]
+    spec = FORMATS["coco"]
+    assert coco["title"] == spec.title and coco["extensions"] == list(spec.extensions)
+    assert coco["kind"] == spec.kind == "file"
+    assert coco["default_statuses"] == list(spec.default_statuses)
+    assert coco["capabilities"] == {
+        "visibility_states": list(spec.capabilities.visibility_states),
+        "scores": spec.capabilities.scores,
+        "tracks": spec.capabilities.tracks,
+        "boxes": spec.capabilities.boxes,
+        "video": spec.capabilities.video,
+    }
+    assert listed["yolo"]["kind"] == "folder" and listed["yolo"]["can_write"]
+
+    # The export and import routes take exactly the table's names.
+    schema = client.get("/openapi.json").json()
+    export = schema["paths"]["/api/projects/{project_id}/export"]["get"]["parameters"]
+    (fmt,) = [p for p in export if p["name"] == "format"]
+    assert _choices(fmt["schema"]) == writable_formats()
+    imports = schema["paths"]["/api/projects/{project_id}/import/{format}"]["post"]["parameters"]
+    (fmt,) = [p for p in imports if p["name"] == "format"]
+    assert _choices(fmt["schema"]) == readable_formats()
+    pid = new_project(client)
+    refused = client.post(
+        f"/api/projects/{pid}/import/xml", files=[("file", ("a.xml", b"<a/>", "text/xml"))]
+    )
+    assert refused.status_code == 422 and "format" in refused.json()["detail"]
+
+
+def test_item_filter_and_statuses_are_the_store_vocabulary(client: TestClient):
+    from posekit.statuses import INSTANCE_STATUSES, ITEM_STATUSES
+
+    schema = client.get("/openapi.json").json()
+    items = schema["paths"]["/api/projects/{project_id}/items"]["get"]["parameters"]
+    (filter_param,) = [p for p in items if p["name"] == "filter"]
+    assert filter_param["schema"]["enum"] == ["all", *ITEM_STATUSES]
+    item = schema["components"]["schemas"]["ItemOut"]["properties"]["status"]
+    assert item["enum"] == list(ITEM_STATUSES)
+    instance = schema["components"]["schemas"]["InstanceIn"]["properties"]["status"]
+    assert instance["enum"] == list(INSTANCE_STATUSES)

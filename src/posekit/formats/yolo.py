@@ -30,7 +30,8 @@ import numpy as np
 import yaml
 
 from posekit.core import Instance
-from posekit.formats.coco import CocoDataset, ImageRecord, LabeledImage, safe_relative_path
+from posekit.dataset import ImageRecord, LabeledImage, PoseDataset
+from posekit.media.paths import UnsafePathError, safe_relative_path
 from posekit.skeleton import Skeleton
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "instance_to_yolo_line",
     "read_yolo",
     "write_yolo",
+    "write_yolo_folder",
     "yolo_line_to_instance",
 ]
 
@@ -131,12 +133,15 @@ def export_names(file_names: Sequence[str]) -> list[str]:
     its suffix.
 
     Raises:
-        CocoFormatError: for an unsafe file name (``..``, absolute path...).
+        YoloFormatError: for an unsafe file name (``..``, absolute path...).
     """
     used: set[str] = set()
     out = []
     for name in file_names:
-        relative = safe_relative_path(name)
+        try:
+            relative = safe_relative_path(name)
+        except UnsafePathError as exc:
+            raise YoloFormatError(f"image {name!r}: {exc}") from None
         flat = "__".join(part for part in relative.parts if part not in ("", "."))
         candidate = flat
         stem, suffix = PurePosixPath(flat).stem, PurePosixPath(flat).suffix
@@ -170,7 +175,7 @@ def _place_image(source: Path, target: Path, link: bool) -> None:
 
 
 def write_yolo(
-    dataset: CocoDataset,
+    dataset: PoseDataset,
     image_paths: Mapping[str, Path],
     out_dir: str | os.PathLike[str],
     *,
@@ -178,13 +183,30 @@ def write_yolo(
     link: bool = True,
     val_fraction: float = 0.0,
 ) -> Path:
-    """Write an Ultralytics pose dataset.
+    """Write an Ultralytics pose dataset (:func:`write_yolo_folder` with the image
+    paths as second argument)."""
+    return write_yolo_folder(
+        dataset, out_dir, media=image_paths, split=split, link=link, val_fraction=val_fraction
+    )
+
+
+def write_yolo_folder(
+    dataset: PoseDataset,
+    destination: str | os.PathLike[str],
+    *,
+    media: Mapping[str, Path] | None = None,
+    split: str = "train",
+    link: bool = True,
+    val_fraction: float = 0.0,
+) -> Path:
+    """Write an Ultralytics pose dataset (the format table's YOLO writer).
 
     Args:
         dataset: Images and instances; crowd regions and ``rejected`` instances are
             skipped, instances without a box use the box around their labeled points.
-        image_paths: COCO ``file_name`` -> the image file on disk, for every image.
-        out_dir: Output folder (created; files of the same names are replaced).
+        destination: Output folder (created; files of the same names are replaced).
+        media: ``file_name`` -> the image file on disk, for every image (a YOLO
+            dataset carries its images).
         split: Name of the split the images go to (``train``).
         link: Symlink the images (default) instead of copying them.
         val_fraction: Fraction of images put in a ``val`` split (deterministic by
@@ -194,14 +216,15 @@ def write_yolo(
         Path of the written ``data.yaml``.
 
     Raises:
-        YoloFormatError: an image has no path in ``image_paths`` or its file is missing.
+        YoloFormatError: an image has no path in ``media`` or its file is missing.
     """
+    image_paths = {} if media is None else media
     if not 0 <= val_fraction < 1:
         raise YoloFormatError(f"val_fraction must be in [0, 1), got {val_fraction}")
     if split == "val" and val_fraction > 0:
         raise YoloFormatError("split 'val' cannot be combined with val_fraction > 0")
     skeleton = dataset.skeleton
-    out = Path(out_dir)
+    out = Path(destination)
     file_names = [item.image.file_name for item in dataset.images]
     for name in file_names:
         source = image_paths.get(name)

@@ -1,46 +1,33 @@
 """Detector and pose-estimator backends behind small protocols.
 
-Backend modules register themselves on import; heavy libraries are imported
-only inside the backend that needs them, when a model is created.
+Create one by name with :func:`create_detector` / :func:`create_pose_estimator`;
+the name -> factory tables live in :mod:`posekit.models.registry`. Heavy
+libraries are imported only inside the backend that needs them, when a model is
+created. Shared pieces for writing a backend: :mod:`~posekit.models.boxes` (IoU,
+NMS), :mod:`~posekit.models.instances` (model keypoints -> Instance),
+:mod:`~posekit.models.torch_kit` (device, dtype, batching, Hugging Face loading),
+:mod:`~posekit.models.heatmap_codec` (UDP crops, DARK decoding) and
+:mod:`~posekit.models.geometry` (rotated crops).
 """
 
-from posekit.models.base import (
+from posekit.models.base import Detector, ModelError, PoseEstimator
+from posekit.models.registry import (
     DETECTORS,
     POSE_ESTIMATORS,
-    Detections,
-    Detector,
-    ModelError,
-    PoseEstimator,
     create_detector,
     create_pose_estimator,
     parse_spec,
-    register_detector,
-    register_pose_estimator,
     spec_factory,
 )
 
 __all__ = [
     "DETECTORS",
     "POSE_ESTIMATORS",
-    "Detections",
     "Detector",
     "ModelError",
     "PoseEstimator",
     "create_detector",
     "create_pose_estimator",
     "parse_spec",
-    "register_detector",
-    "register_pose_estimator",
     "spec_factory",
 ]
-
-_LOADED = False
-
-
-def _ensure_builtin_backends() -> None:
-    """Import the built-in backend modules (cheap: they import heavy libraries lazily)."""
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    from posekit.models import blazepose, rtdetr, ultralytics_yolo, vitpose  # noqa: F401

@@ -1,87 +1,25 @@
-"""Backend protocols and the name -> factory registry.
+"""Backend protocols, the error every backend raises, and the input checks they share.
 
-A *model spec* is a string ``name`` or ``name:argument`` (e.g. ``blazepose``,
-``vitpose:usyd-community/vitpose-base-simple``). The registry maps the name
-to a factory taking the argument (or None) and keyword options.
+A detector finds people (:class:`~posekit.core.Detections` per image); a pose
+estimator puts keypoints on them (:class:`~posekit.core.Instance` per box).
+Backends are created by name through :mod:`posekit.models.registry`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from posekit.core import Instance
+from posekit.core import Detections, Instance
 from posekit.skeleton import Skeleton
 
-__all__ = [
-    "DETECTORS",
-    "POSE_ESTIMATORS",
-    "Detections",
-    "Detector",
-    "ModelError",
-    "PoseEstimator",
-    "create_detector",
-    "create_pose_estimator",
-    "parse_spec",
-    "register_detector",
-    "register_pose_estimator",
-    "spec_factory",
-]
+__all__ = ["Detector", "ModelError", "PoseEstimator", "check_images", "check_pairs"]
 
 
 class ModelError(RuntimeError):
     """A model cannot be created, loaded or run; the message says what to do."""
-
-
-@dataclass
-class Detections:
-    """Person boxes found in one image.
-
-    Attributes:
-        boxes: ``(N, 4) float32`` xyxy in absolute pixels.
-        scores: ``(N,) float32`` in [0, 1].
-        keypoints: optional ``(N, M, 2) float32`` detector-specific points
-            (BlazePose's detector gives hip centre and a point above the head,
-            which the landmark model uses to align its crop), else None.
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    keypoints: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
-        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
-        if self.scores.shape[0] != self.boxes.shape[0]:
-            raise ValueError(
-                f"Detections: {self.boxes.shape[0]} boxes but {self.scores.shape[0]} scores"
-            )
-        if self.keypoints is not None:
-            self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
-            if self.keypoints.ndim != 3 or self.keypoints.shape[0] != self.boxes.shape[0]:
-                raise ValueError(
-                    f"Detections: keypoints shape {self.keypoints.shape} does not match "
-                    f"{self.boxes.shape[0]} boxes"
-                )
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
-
-    def subset(self, index: np.ndarray | Sequence[int] | Sequence[bool]) -> Detections:
-        """The detections selected by integer positions or by a boolean mask."""
-        index = np.asarray(index)
-        if index.dtype == bool:
-            if index.shape != (len(self),):
-                raise ValueError(
-                    f"Detections.subset: mask has shape {index.shape}, expected ({len(self)},)"
-                )
-            index = np.flatnonzero(index)
-        index = index.astype(np.int64)
-        kps = None if self.keypoints is None else self.keypoints[index]
-        return Detections(self.boxes[index], self.scores[index], kps)
 
 
 @runtime_checkable
@@ -120,58 +58,20 @@ class PoseEstimator(Protocol):
     def close(self) -> None: ...
 
 
-DetectorFactory = Callable[..., Detector]
-PoseEstimatorFactory = Callable[..., PoseEstimator]
-
-DETECTORS: dict[str, DetectorFactory] = {}
-POSE_ESTIMATORS: dict[str, PoseEstimatorFactory] = {}
-
-
-def register_detector(name: str, factory: DetectorFactory) -> None:
-    DETECTORS[name] = factory
-
-
-def register_pose_estimator(name: str, factory: PoseEstimatorFactory) -> None:
-    POSE_ESTIMATORS[name] = factory
+def check_images(images: Sequence[Any], who: str) -> None:
+    """Raise ``ValueError`` naming ``who`` and the image unless every image is an
+    ``(H, W, 3) uint8`` RGB numpy array."""
+    for i, image in enumerate(images):
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+            shape = getattr(image, "shape", type(image).__name__)
+            raise ValueError(f"{who}: image #{i} must be (H, W, 3) uint8 RGB, got {shape}")
+        if image.dtype != np.uint8:
+            raise ValueError(f"{who}: image #{i} must be uint8, got {image.dtype}")
 
 
-def spec_factory(backend: Callable[..., Any], argument: str) -> Callable[..., Any]:
-    """A registry factory that passes a spec's argument (``name:ARG``) to ``backend``
-    as the keyword ``argument`` (unless the caller gave that keyword explicitly)."""
-
-    def factory(arg: str | None, **options: Any) -> Any:
-        if arg:
-            options.setdefault(argument, arg)
-        return backend(**options)
-
-    factory.__name__ = f"create_{getattr(backend, '__name__', 'backend')}"
-    return factory
-
-
-def parse_spec(spec: str) -> tuple[str, str | None]:
-    """``"vitpose:org/model"`` -> ``("vitpose", "org/model")``; ``"blazepose"`` ->
-    ``("blazepose", None)``."""
-    name, sep, arg = spec.partition(":")
-    return name.strip().lower(), (arg if sep else None)
-
-
-def _create(kind: str, registry: dict[str, Callable[..., Any]], spec: str, **options: Any) -> Any:
-    from posekit.models import _ensure_builtin_backends
-
-    _ensure_builtin_backends()
-    name, arg = parse_spec(spec)
-    if name not in registry:
-        raise ModelError(
-            f"unknown {kind} {name!r}; available: {', '.join(sorted(registry)) or 'none'}"
-        )
-    return registry[name](arg, **options)
-
-
-def create_detector(spec: str, **options: Any) -> Detector:
-    """Create a person detector from a spec such as ``"blazepose"``."""
-    return _create("detector", DETECTORS, spec, **options)
-
-
-def create_pose_estimator(spec: str, **options: Any) -> PoseEstimator:
-    """Create a pose estimator from a spec such as ``"blazepose"``."""
-    return _create("pose estimator", POSE_ESTIMATORS, spec, **options)
+def check_pairs(images: Sequence[Any], detections: Sequence[Any], who: str) -> None:
+    """Raise ``ValueError`` unless there is one detections entry per image and every
+    image is RGB uint8 (what each pose estimator checks first)."""
+    if len(images) != len(detections):
+        raise ValueError(f"{who}: {len(images)} images but {len(detections)} detections")
+    check_images(images, who)

@@ -13,79 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from posekit.models.base import Detections, ModelError, register_detector, spec_factory
-from posekit.models.vitpose import (
-    TorchBackend,
-    _check_images,
-    _import_torch_transformers,
-    load_pretrained,
-    select_device,
-)
+from posekit.core import Detections
+from posekit.models.base import ModelError, check_images
+from posekit.models.boxes import filter_person_boxes
+from posekit.models.torch_kit import TorchBackend, batched, describe_device, load_pretrained
 
-__all__ = ["DEFAULT_RTDETR", "RTDetrDetector", "nms"]
+__all__ = ["DEFAULT_RTDETR", "RTDetrDetector"]
 
 log = logging.getLogger(__name__)
 
 #: Default checkpoint: RT-DETR R50vd, Objects365 pre-trained, COCO fine-tuned.
 DEFAULT_RTDETR = "PekingU/rtdetr_r50vd_coco_o365"
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression.
-
-    Args:
-        boxes: ``(N, 4)`` xyxy.
-        scores: ``(N,)``.
-        iou_threshold: a box overlapping a kept, higher-scoring box by more than
-            this IoU is dropped.
-
-    Returns:
-        ``(M,) int64`` indices of kept boxes, best first.
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(
-        boxes[:, 3] - boxes[:, 1], 0, None
-    )
-    keep: list[int] = []
-    while order.size:
-        best = int(order[0])
-        keep.append(best)
-        rest = order[1:]
-        x1 = np.maximum(boxes[best, 0], boxes[rest, 0])
-        y1 = np.maximum(boxes[best, 1], boxes[rest, 1])
-        x2 = np.minimum(boxes[best, 2], boxes[rest, 2])
-        y2 = np.minimum(boxes[best, 3], boxes[rest, 3])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        union = areas[best] + areas[rest] - inter
-        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-        order = rest[iou <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)
-
-
-def filter_person_boxes(
-    boxes: np.ndarray,
-    scores: np.ndarray,
-    *,
-    score_threshold: float,
-    iou_threshold: float,
-    min_box_size: float,
-    width: int,
-    height: int,
-) -> Detections:
-    """Threshold, clip to the image, drop small boxes, NMS -> :class:`Detections`."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    keep = scores >= score_threshold
-    boxes, scores = boxes[keep], scores[keep]
-    boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
-    boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
-    big = ((boxes[:, 2] - boxes[:, 0]) >= min_box_size) & (
-        (boxes[:, 3] - boxes[:, 1]) >= min_box_size
-    )
-    boxes, scores = boxes[big], scores[big]
-    order = nms(boxes, scores, iou_threshold)
-    return Detections(boxes[order], scores[order])
 
 
 class RTDetrDetector(TorchBackend):
@@ -129,16 +67,12 @@ class RTDetrDetector(TorchBackend):
             raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        torch, transformers = _import_torch_transformers()
+        transformers = self._setup_torch(device, half)
         self.model_id = str(model)
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.min_box_size = float(min_box_size)
         self.batch_size = int(batch_size)
-        self.device = select_device(device)
-        self.half = self.device.startswith("cuda") if half is None else bool(half)
-        if self.half and self.device == "cpu":
-            raise ModelError("half precision needs a CUDA or MPS device; use half=False on CPU")
         loading = {
             "what": "RT-DETR checkpoint",
             "spec_name": "rtdetr",
@@ -162,21 +96,18 @@ class RTDetrDetector(TorchBackend):
         model_cls = transformers.RTDetrForObjectDetection
         if config.model_type == "rt_detr_v2":
             model_cls = getattr(transformers, "RTDetrV2ForObjectDetection", model_cls)
-        self._model = load_pretrained(
+        network = load_pretrained(
             model_cls.from_pretrained, self.model_id, config=config, use_safetensors=True, **loading
         )
-        self._model.eval()
-        self._model.to(self.device, dtype=torch.float16 if self.half else torch.float32)
-        self._torch = torch
+        self._model = self._place(network)
         self._read_preprocessing(transformers, loading)
         log.info(
-            "RT-DETR %s loaded: input %dx%d, person class %d, device %s%s",
+            "RT-DETR %s loaded: input %dx%d, person class %d, device %s",
             self.model_id,
             self.input_size[0],
             self.input_size[1],
             self.person_class,
-            self.device,
-            " (fp16)" if self.half else "",
+            describe_device(self.device, self.half),
         )
 
     def _read_preprocessing(self, transformers: Any, loading: dict[str, Any]) -> None:
@@ -220,20 +151,18 @@ class RTDetrDetector(TorchBackend):
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Person boxes for each ``(H, W, 3) uint8`` RGB image."""
-        _check_images(images, "RTDetrDetector.detect")
-        if self._model is None:
-            raise ModelError("RT-DETR detector is closed")
+        check_images(images, "RTDetrDetector.detect")
+        model = self._require_open("RT-DETR detector")
         torch = self._torch
-        dtype = torch.float16 if self.half else torch.float32
+        dtype = self.dtype
         results: list[Detections] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start : start + self.batch_size]
+        for chunk in batched(images, self.batch_size):
             pixels = torch.from_numpy(np.stack([self._prepare(im) for im in chunk]))
             with torch.inference_mode():
-                out = self._model(pixel_values=pixels.to(self.device, dtype=dtype))
+                out = model(pixel_values=pixels.to(self.device, dtype=dtype))
             logits = out.logits[..., self.person_class].float()
             # Focal-loss checkpoints score classes with a sigmoid; others with softmax.
-            if getattr(self._model.config, "use_focal_loss", True):
+            if getattr(model.config, "use_focal_loss", True):
                 person = logits.sigmoid()
             else:
                 person = out.logits.float().softmax(-1)[..., self.person_class]
@@ -256,6 +185,3 @@ class RTDetrDetector(TorchBackend):
                     )
                 )
         return results
-
-
-register_detector("rtdetr", spec_factory(RTDetrDetector, "model"))

@@ -19,19 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from posekit.core import Instance
-from posekit.models.base import (
-    Detections,
-    ModelError,
-    register_detector,
-    register_pose_estimator,
-    spec_factory,
-)
-from posekit.models.rtdetr import filter_person_boxes
-from posekit.models.vitpose import _check_images
+from posekit.core import Detections, Instance
+from posekit.models.base import ModelError, check_images, check_pairs
+from posekit.models.boxes import filter_person_boxes, match_boxes
+from posekit.models.instances import predicted_instance
 from posekit.skeleton import Skeleton, get_preset, names_mapping
 
-__all__ = ["DEFAULT_YOLO", "YoloDetector", "YoloPoseEstimator", "match_boxes"]
+__all__ = ["DEFAULT_YOLO", "DEFAULT_YOLO_POSE", "YoloDetector", "YoloPoseEstimator"]
 
 log = logging.getLogger(__name__)
 
@@ -62,27 +56,6 @@ def _yolo_device(device: str | None) -> str | None:
     if device in (None, "auto"):
         return None  # Ultralytics picks CUDA, MPS or CPU itself
     return device
-
-
-def match_boxes(boxes: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each box, the best-IoU candidate index (-1 if none) and that IoU."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    candidates = np.asarray(candidates, dtype=np.float64).reshape(-1, 4)
-    if candidates.shape[0] == 0:
-        return np.full(boxes.shape[0], -1, np.int64), np.zeros(boxes.shape[0])
-    x1 = np.maximum(boxes[:, None, 0], candidates[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], candidates[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], candidates[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], candidates[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-
-    def area(b: np.ndarray) -> np.ndarray:
-        return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-
-    union = area(boxes)[:, None] + area(candidates)[None, :] - inter
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-    best = iou.argmax(axis=1)
-    return best.astype(np.int64), iou[np.arange(boxes.shape[0]), best]
 
 
 class _YoloBase:
@@ -180,7 +153,7 @@ class YoloDetector(_YoloBase):
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Person boxes for each ``(H, W, 3) uint8`` RGB image."""
-        _check_images(images, "YoloDetector.detect")
+        check_images(images, "YoloDetector.detect")
         out = []
         for image, result in zip(images, self._predict(images)):
             boxes = result.boxes
@@ -264,14 +237,8 @@ class YoloPoseEstimator(_YoloBase):
         skeleton: Skeleton,
     ) -> list[list[Instance]]:
         """One :class:`Instance` per detection box, on ``skeleton``'s keypoints."""
-        if len(images) != len(detections):
-            raise ValueError(
-                f"YoloPoseEstimator.estimate: {len(images)} images but {len(detections)} detections"
-            )
-        _check_images(images, "YoloPoseEstimator.estimate")
+        check_pairs(images, detections, "YoloPoseEstimator.estimate")
         mapping = names_mapping(self.keypoint_names, skeleton)
-        valid = mapping >= 0
-        safe = np.where(valid, mapping, 0)
         results: list[list[Instance]] = []
         predictions = self._predict(images) if images else []
         for image, dets, pred in zip(images, detections, predictions):
@@ -299,33 +266,20 @@ class YoloPoseEstimator(_YoloBase):
                     )
                     continue
                 points = data[best[j]]
-                xy = points[safe, :2]
-                conf = np.clip(points[safe, 2], 0.0, 1.0)
-                zeroed = (xy[:, 0] == 0) & (xy[:, 1] == 0)
-                labeled = valid & ~zeroed
-                inside = (
-                    (xy[:, 0] >= -0.5)
-                    & (xy[:, 0] <= width - 0.5)
-                    & (xy[:, 1] >= -0.5)
-                    & (xy[:, 1] <= height - 0.5)
-                )
-                vis = np.where(
-                    labeled, np.where(inside & (conf >= self.visible_threshold), 2, 1), 0
-                )
+                xy = points[:, :2]
                 instances.append(
-                    Instance(
-                        keypoints=np.where(labeled[:, None], xy, 0.0),
-                        visibility=vis.astype(np.uint8),
-                        keypoint_scores=np.where(valid, conf, 0.0).astype(np.float32),
+                    predicted_instance(
+                        xy,
+                        np.clip(points[:, 2], 0.0, 1.0),
+                        mapping,
+                        image_size=(width, height),
+                        visible_threshold=self.visible_threshold,
                         box=dets.boxes[j],
                         score=float(person_scores[best[j]]),
                         source="model:yolo",
-                        status="predicted",
+                        # Some Ultralytics versions zero the points they did not find.
+                        labeled=(xy[:, 0] != 0) | (xy[:, 1] != 0),
                     )
                 )
             results.append(instances)
         return results
-
-
-register_detector("yolo", spec_factory(YoloDetector, "weights"))
-register_pose_estimator("yolo", spec_factory(YoloPoseEstimator, "weights"))

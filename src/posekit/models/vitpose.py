@@ -8,35 +8,37 @@ expert per training dataset, chosen by a ``dataset_index`` per crop).
 Spec: ``vitpose:<hub id or local folder>``, e.g.
 ``vitpose:usyd-community/vitpose-base-simple``. Needs the ``[transformers]``
 extra; torch and transformers are imported only when a model is created.
-
-This module also holds the small torch / Hugging Face Hub helpers shared by the
-transformers backends (:func:`select_device`, :func:`load_pretrained`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Callable, Sequence
-from pathlib import Path
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from posekit.core import Instance
-from posekit.models import topdown
-from posekit.models.base import Detections, ModelError, register_pose_estimator
-from posekit.skeleton import Skeleton, get_preset, names_mapping
+from posekit.core import Detections, Instance
+from posekit.models import heatmap_codec
+from posekit.models.base import ModelError, check_pairs
+from posekit.models.instances import predicted_instance
+from posekit.models.torch_kit import TorchBackend, batched, describe_device, load_pretrained
+from posekit.skeleton import (
+    Skeleton,
+    add_derived_points,
+    derived_mapping,
+    get_preset,
+    names_mapping,
+    normalize_keypoint_name,
+)
 
 __all__ = [
     "DATASET_INDEX_BY_TEMPLATE",
     "LAYOUT_BY_DATASET_INDEX",
     "VitPoseEstimator",
-    "hf_offline",
-    "load_pretrained",
-    "normalize_keypoint_name",
-    "select_device",
+    "keypoint_name_from_label",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,175 +68,19 @@ LAYOUT_BY_DATASET_INDEX: dict[int, tuple[str, int]] = {
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 _GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
-_INSTALL_HINT = "install the extra: pip install 'posekit[transformers]'"
 
 
-# --------------------------------------------------------------------------- helpers
-def _import_torch_transformers() -> tuple[Any, Any]:
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        raise ModelError(
-            f"this backend needs torch and transformers ({exc}); {_INSTALL_HINT}"
-        ) from None
-    return torch, transformers
-
-
-def hf_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` (or the older ``TRANSFORMERS_OFFLINE``) is set."""
-    return any(
-        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
-        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def select_device(requested: str | None = None) -> str:
-    """Torch device string: ``requested`` (validated) or the best available one.
-
-    ``None`` or ``"auto"`` picks CUDA, then Apple MPS, then CPU.
-
-    Raises:
-        ModelError: the requested device is not available.
-    """
-    torch, _ = _import_torch_transformers()
-    wanted = (requested or "auto").strip().lower()
-    if wanted == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    if wanted.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"device {requested!r} requested but CUDA is not available")
-    if wanted == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ModelError("device 'mps' requested but Apple MPS is not available")
-    try:
-        torch.device(wanted)
-    except RuntimeError as exc:
-        raise ModelError(f"invalid device {requested!r}: {exc}") from None
-    return wanted
-
-
-def _looks_like_path(model: str) -> bool:
-    # A hub id is "name" or "org/name"; anything else with separators is a folder.
-    return (
-        model.startswith((".", "/", "~", "\\"))
-        or model.count("/") > 1
-        or "\\" in model
-        or (len(model) > 1 and model[1] == ":")
-    )
-
-
-def load_pretrained(
-    loader: Callable[..., Any],
-    model: str,
-    *,
-    what: str,
-    spec_name: str,
-    revision: str | None = None,
-    local_files_only: bool = False,
-    **kwargs: Any,
-) -> Any:
-    """Call a transformers ``from_pretrained`` the posekit way.
-
-    Local folders load directly. Hub ids are looked up in the local cache first
-    (no network); only if they are missing, and neither ``local_files_only`` nor
-    ``HF_HUB_OFFLINE`` forbid it, is the hub asked, once. Any failure becomes a
-    :class:`ModelError` that says how to get the files, so a machine without
-    network fails fast instead of retrying.
-
-    Args:
-        loader: e.g. ``VitPoseForPoseEstimation.from_pretrained``.
-        model: hub id or folder.
-        what: human description for messages (``"ViTPose checkpoint"``).
-        spec_name: spec prefix for messages (``"vitpose"``).
-        revision: hub revision (branch, tag or commit).
-        local_files_only: never contact the hub.
-        **kwargs: passed to ``loader``.
-    """
-    path = Path(model).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelError(
-                f"{what} {model!r} is a file; pass the folder that holds config.json and "
-                "model.safetensors"
-            )
-        try:
-            return loader(str(path), local_files_only=True, **kwargs)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot load {what} from folder {str(path)!r}: {exc}") from None
-    if _looks_like_path(model):
-        raise ModelError(f"{what} folder {model!r} does not exist")
-    offline = local_files_only or hf_offline()
-    try:
-        return loader(model, local_files_only=True, revision=revision, **kwargs)
-    except (OSError, ValueError) as cached_exc:
-        if offline:
-            raise ModelError(
-                f"{what} {model!r} is not in the local Hugging Face cache and downloads "
-                f"are off (HF_HUB_OFFLINE / local_files_only). Get it on a machine with "
-                f"network: `hf download {model}` (then copy ~/.cache/huggingface/hub), or "
-                f"save it to a folder and use '{spec_name}:/path/to/folder'. "
-                f"({type(cached_exc).__name__}: {str(cached_exc).splitlines()[0]})"
-            ) from None
-    try:
-        return loader(model, local_files_only=False, revision=revision, **kwargs)
-    except Exception as exc:  # hub errors come in many types; all mean "not loadable"
-        raise ModelError(
-            f"cannot download {what} {model!r}: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}. Check the id and your "
-            f"network, or download it elsewhere (`hf download {model}`) and use "
-            f"'{spec_name}:/path/to/folder'; set HF_HUB_OFFLINE=1 to never try the network."
-        ) from None
-
-
-def normalize_keypoint_name(label: str) -> str:
-    """Checkpoint keypoint label -> posekit style name.
+# --------------------------------------------------------------------------- names
+def keypoint_name_from_label(label: str) -> str:
+    """Checkpoint keypoint label -> posekit style name: camel case split, then
+    :func:`~posekit.skeleton.normalize_keypoint_name`, then the ``L_`` / ``R_``
+    prefixes spelled out.
 
     ``"L_Shoulder"`` -> ``"left_shoulder"``, ``"RightEar"`` -> ``"right_ear"``,
     ``"Nose"`` -> ``"nose"``.
     """
-    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(label).strip())
-    text = re.sub(r"[\s\-]+", "_", text).lower()
-    text = re.sub(r"^l_", "left_", text)
-    text = re.sub(r"^r_", "right_", text)
-    return text
-
-
-def _check_images(images: Sequence[np.ndarray], who: str) -> None:
-    for i, image in enumerate(images):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise ValueError(f"{who}: image {i} must be a uint8 numpy array")
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"{who}: image {i} has shape {image.shape}, expected (H, W, 3) RGB")
-
-
-# --------------------------------------------------------------------------- estimator
-class TorchBackend:
-    """Lifecycle shared by the torch backends: ``close()`` frees the model (and the
-    CUDA cache); usable as a context manager."""
-
-    _model: Any
-    _torch: Any
-    device: str
-
-    def close(self) -> None:
-        """Free the model (and cached GPU memory)."""
-        if self._model is None:
-            return
-        self._model = None
-        if self.device.startswith("cuda"):
-            self._torch.cuda.empty_cache()
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    text = normalize_keypoint_name(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(label)))
+    return re.sub(r"^([lr])_", lambda m: "left_" if m[1] == "l" else "right_", text)
 
 
 class VitPoseEstimator(TorchBackend):
@@ -242,7 +88,7 @@ class VitPoseEstimator(TorchBackend):
 
     All boxes of all images in a call are cropped with the UDP warp and run in
     batches of ``batch_size``; heatmaps are decoded with DARK (see
-    :mod:`posekit.models.topdown`). Keypoint names come from the checkpoint's
+    :mod:`posekit.models.heatmap_codec`). Keypoint names come from the checkpoint's
     ``id2label`` and are mapped onto the target template by name; template
     keypoints the checkpoint lacks are not labeled (visibility 0). A mapped
     keypoint is labeled: visibility 2 when its score is at least
@@ -250,7 +96,11 @@ class VitPoseEstimator(TorchBackend):
 
     ``keypoint_scores`` are heatmap peak values clipped to [0, 1]. The instance
     ``score`` is the box score times the mean of the keypoint scores above 0.2
-    (the rescoring of SimpleBaseline / ViTPose evaluation).
+    (the rescoring of SimpleBaseline / ViTPose evaluation,
+    :func:`heatmap_codec.rescore_instances`). Template points the checkpoint lacks
+    but the template declares as derived are computed from the points they are
+    defined from. Duplicate poses are removed later, by OKS, in
+    :mod:`posekit.pipeline.postprocess`.
 
     Args:
         model: hub id (``usyd-community/vitpose-base-simple``) or local folder.
@@ -265,10 +115,10 @@ class VitPoseEstimator(TorchBackend):
         keypoint_names: keypoint names for checkpoints whose ``id2label`` is
             generic (``LABEL_0``...); else read from the config.
         dark: DARK refinement (else integer argmax).
-        dark_sigma: DARK blur sigma (:data:`topdown.DARK_SIGMA`; 0.8 reproduces
+        dark_sigma: DARK blur sigma (:data:`heatmap_codec.DARK_SIGMA`; 0.8 reproduces
             transformers' ``post_process_pose_estimation``).
         dark_reference: the reference DARK step (with ``dark_sigma=0.8``:
-            transformers' decoding exactly); see :func:`topdown.refine_dark_udp`.
+            transformers' decoding exactly); see :func:`heatmap_codec.refine_dark_udp`.
         padding: box enlargement (1.25).
         visible_threshold: keypoint score from which a point gets visibility 2.
         local_files_only: never contact the Hugging Face Hub.
@@ -283,7 +133,7 @@ class VitPoseEstimator(TorchBackend):
 
     def __init__(
         self,
-        model: str,
+        model: str = "",
         *,
         device: str | None = None,
         half: bool | None = None,
@@ -292,9 +142,9 @@ class VitPoseEstimator(TorchBackend):
         dataset_index: int | None = None,
         keypoint_names: Sequence[str] | None = None,
         dark: bool = True,
-        dark_sigma: float = topdown.DARK_SIGMA,
+        dark_sigma: float = heatmap_codec.DARK_SIGMA,
         dark_reference: bool = False,
-        padding: float = topdown.PADDING,
+        padding: float = heatmap_codec.PADDING,
         visible_threshold: float = 0.3,
         local_files_only: bool = False,
         revision: str | None = None,
@@ -308,7 +158,8 @@ class VitPoseEstimator(TorchBackend):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if padding <= 0:
             raise ValueError(f"padding must be positive, got {padding}")
-        torch, transformers = _import_torch_transformers()
+        transformers = self._setup_torch(device, half)
+        torch = self._torch
         self.model_id = str(model)
         self.flip_test = bool(flip_test)
         self.batch_size = int(batch_size)
@@ -317,19 +168,14 @@ class VitPoseEstimator(TorchBackend):
         self.dark_reference = bool(dark_reference)
         self.padding = float(padding)
         self.visible_threshold = float(visible_threshold)
-        self.device = select_device(device)
-        self.half = self.device.startswith("cuda") if half is None else bool(half)
-        if self.half and self.device == "cpu":
-            raise ModelError("half precision needs a CUDA or MPS device; use half=False on CPU")
 
-        config = load_pretrained(
-            transformers.AutoConfig.from_pretrained,
-            self.model_id,
-            what="ViTPose checkpoint",
-            spec_name="vitpose",
-            revision=revision,
-            local_files_only=local_files_only,
-        )
+        loading = {
+            "what": "ViTPose checkpoint",
+            "spec_name": "vitpose",
+            "revision": revision,
+            "local_files_only": local_files_only,
+        }
+        config = load_pretrained(transformers.AutoConfig.from_pretrained, self.model_id, **loading)
         if getattr(config, "model_type", None) != "vitpose":
             raise ModelError(
                 f"{self.model_id!r} is a {getattr(config, 'model_type', '?')!r} checkpoint, "
@@ -344,33 +190,27 @@ class VitPoseEstimator(TorchBackend):
             self._check_dataset_index(int(dataset_index), "dataset_index option")
 
         self.keypoint_names = self._keypoint_names(config, keypoint_names)
-        self._model = load_pretrained(
+        network = load_pretrained(
             transformers.VitPoseForPoseEstimation.from_pretrained,
             self.model_id,
-            what="ViTPose checkpoint",
-            spec_name="vitpose",
-            revision=revision,
-            local_files_only=local_files_only,
             config=config,
             use_safetensors=True,
+            **loading,
         )
-        self._model.eval()
-        self._model.to(self.device, dtype=torch.float16 if self.half else torch.float32)
-        self._torch = torch
+        self._model = self._place(network)
         self._mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
-        self._mapping_cache: dict[int, tuple[Skeleton, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._mapping_cache: dict[int, tuple[Any, ...]] = {}
         #: Seconds spent in the model's forward passes (for benchmarks).
         self.inference_seconds = 0.0
         log.info(
-            "ViTPose %s loaded: input %dx%d, %d keypoints, %d expert(s), device %s%s",
+            "ViTPose %s loaded: input %dx%d, %d keypoints, %d expert(s), device %s",
             self.model_id,
             image_w,
             image_h,
             len(self.keypoint_names),
             self.num_experts,
-            self.device,
-            " (fp16)" if self.half else "",
+            describe_device(self.device, self.half),
         )
 
     # ----------------------------------------------------------------- configuration
@@ -402,7 +242,7 @@ class VitPoseEstimator(TorchBackend):
         id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         labels = [id2label.get(i, f"LABEL_{i}") for i in range(num_labels)]
         if not all(_GENERIC_LABEL.match(label) for label in labels):
-            return tuple(normalize_keypoint_name(label) for label in labels)
+            return tuple(keypoint_name_from_label(label) for label in labels)
         # Generic labels: the layout is the one of the training dataset the expert
         # (or single-dataset model) was trained on, if the keypoint count agrees.
         index = 0 if self._default_dataset_index is None else int(self._default_dataset_index)
@@ -455,12 +295,15 @@ class VitPoseEstimator(TorchBackend):
             DATASET_INDEX_BY_TEMPLATE[key], f"template {skeleton.name!r}"
         )
 
-    def _mapping(self, skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Template <- model index map, model flip index, and which channels may be
-        flip-averaged."""
+    def _mapping(
+        self, skeleton: Skeleton
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Template <- model index map, model flip index, which channels may be
+        flip-averaged, and the template <- (model + derived points) index map with the
+        derived points' weights (:func:`posekit.skeleton.derived_mapping`)."""
         cached = self._mapping_cache.get(id(skeleton))
         if cached is not None and cached[0] is skeleton:
-            return cached[1], cached[2], cached[3]
+            return cached[1:]
         mapping = names_mapping(self.keypoint_names, skeleton)
         if not np.any(mapping >= 0):
             raise ModelError(
@@ -477,8 +320,10 @@ class VitPoseEstimator(TorchBackend):
             if partner >= 0:
                 flip_index[m] = partner
                 flippable[m] = True
-        self._mapping_cache[id(skeleton)] = (skeleton, mapping, flip_index, flippable)
-        return mapping, flip_index, flippable
+        index, weights = derived_mapping(self.keypoint_names, skeleton)
+        result = (mapping, flip_index, flippable, index, weights)
+        self._mapping_cache[id(skeleton)] = (skeleton, *result)
+        return result
 
     # ----------------------------------------------------------------- inference
     def heatmaps(
@@ -495,16 +340,13 @@ class VitPoseEstimator(TorchBackend):
         and their heatmaps, mirrored back with channels swapped, are averaged in;
         channels not in ``flippable`` keep the unflipped heatmap only.
         """
-        import time
-
         torch = self._torch
-        if self._model is None:
-            raise ModelError("ViTPose estimator is closed")
+        model = self._require_open("ViTPose estimator")
         outputs: list[np.ndarray] = []
-        dtype = torch.float16 if self.half else torch.float32
+        dtype = self.dtype
         flip = self.flip_test and flip_index is not None
-        for start in range(0, crops.shape[0], self.batch_size):
-            chunk = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.batch_size]))
+        for batch in batched(crops, self.batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(batch))
             pixels = chunk.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
             pixels = ((pixels - self._mean) / self._std).to(dtype)
             n = pixels.shape[0]
@@ -517,11 +359,11 @@ class VitPoseEstimator(TorchBackend):
                 )
             tic = time.perf_counter()
             with torch.inference_mode():
-                heat = self._model(pixel_values=pixels, **kwargs).heatmaps
+                heat = model(pixel_values=pixels, **kwargs).heatmaps
             heat = heat.float().cpu().numpy()
             self.inference_seconds += time.perf_counter() - tic
             if flip:
-                back = topdown.flip_heatmaps_back(heat[n:], flip_index)
+                back = heatmap_codec.flip_heatmaps_back(heat[n:], flip_index)
                 merged = heat[:n].copy()
                 merged[:, flippable] = 0.5 * (heat[:n, flippable] + back[:, flippable])
                 heat = merged
@@ -549,19 +391,15 @@ class VitPoseEstimator(TorchBackend):
             ModelError: the template shares no keypoint with the checkpoint, or the
                 ViTPose++ dataset index is out of range.
         """
-        if len(images) != len(detections):
-            raise ValueError(
-                f"VitPoseEstimator.estimate: {len(images)} images but {len(detections)} detections"
-            )
-        _check_images(images, "VitPoseEstimator.estimate")
-        mapping, flip_index, flippable = self._mapping(skeleton)
+        check_pairs(images, detections, "VitPoseEstimator.estimate")
+        _, flip_index, flippable, index, weights = self._mapping(skeleton)
         dataset_index = self.dataset_index_for(skeleton)
         crops, centers, scales, owners = [], [], [], []
         for i, (image, dets) in enumerate(zip(images, detections)):
             if len(dets) == 0:
                 continue
-            c, s = topdown.box_to_center_scale(dets.boxes, self.input_size, self.padding)
-            crops.append(topdown.warp_crops(image, c, s, self.input_size))
+            c, s = heatmap_codec.box_to_center_scale(dets.boxes, self.input_size, self.padding)
+            crops.append(heatmap_codec.warp_crops(image, c, s, self.input_size))
             centers.append(c)
             scales.append(s)
             owners.extend((i, j) for j in range(len(dets)))
@@ -574,7 +412,7 @@ class VitPoseEstimator(TorchBackend):
             flip_index=flip_index,
             flippable=flippable,
         )
-        points, peak = topdown.decode_heatmaps(
+        points, peak = heatmap_codec.decode_heatmaps(
             heat,
             np.concatenate(centers),
             np.concatenate(scales),
@@ -582,44 +420,22 @@ class VitPoseEstimator(TorchBackend):
             dark_sigma=self.dark_sigma,
             dark_reference=self.dark_reference,
         )
-        valid = mapping >= 0
-        safe = np.where(valid, mapping, 0)
+        # Template points the checkpoint lacks but the template derives (MPII pelvis...).
+        points, kp_scores = add_derived_points(points, np.clip(peak, 0.0, 1.0), weights)
+        box_scores = np.array([detections[i].scores[j] for i, j in owners], np.float64)
+        scores = heatmap_codec.rescore_instances(box_scores, kp_scores[:, index[index >= 0]])
         for row, (i, j) in enumerate(owners):
             height, width = images[i].shape[:2]
-            kp = np.where(valid[:, None], points[row][safe], 0.0)
-            kp_scores = np.where(valid, np.clip(peak[row][safe], 0.0, 1.0), 0.0)
-            inside = (
-                (kp[:, 0] >= -0.5)
-                & (kp[:, 0] <= width - 0.5)
-                & (kp[:, 1] >= -0.5)
-                & (kp[:, 1] <= height - 0.5)
-            )
-            vis = np.where(valid, np.where(inside & (kp_scores >= self.visible_threshold), 2, 1), 0)
-            confident = kp_scores[valid & (kp_scores > 0.2)]
-            mean_score = float(confident.mean()) if confident.size else 0.0
             results[i].append(
-                Instance(
-                    keypoints=kp.astype(np.float32),
-                    visibility=vis.astype(np.uint8),
-                    keypoint_scores=kp_scores.astype(np.float32),
+                predicted_instance(
+                    points[row],
+                    kp_scores[row],
+                    index,
+                    image_size=(width, height),
+                    visible_threshold=self.visible_threshold,
                     box=detections[i].boxes[j],
-                    score=float(detections[i].scores[j]) * mean_score,
+                    score=float(scores[row]),
                     source="model:vitpose",
-                    status="predicted",
                 )
             )
         return results
-
-
-def _create_estimator(arg: str | None, **options: Any) -> VitPoseEstimator:
-    if arg:
-        options.setdefault("model", arg)
-    if not options.get("model"):
-        raise ModelError(
-            "vitpose needs a checkpoint: 'vitpose:<hub id or folder>', e.g. "
-            "'vitpose:usyd-community/vitpose-base-simple'"
-        )
-    return VitPoseEstimator(**options)
-
-
-register_pose_estimator("vitpose", _create_estimator)

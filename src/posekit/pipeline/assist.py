@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from posekit.core import Instance
-from posekit.models.base import Detections, PoseEstimator, create_pose_estimator
+from posekit.core import Detections, Instance
+from posekit.models.base import PoseEstimator
+from posekit.models.registry import create_pose_estimator
 from posekit.skeleton import Skeleton
 
 __all__ = ["assist"]

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from posekit.core import Instance
-from posekit.models.base import Detections, Detector, PoseEstimator
+from posekit.core import Detections, Instance
+from posekit.models.base import Detector, PoseEstimator
 from posekit.skeleton import Skeleton
 
 __all__ = ["predict"]

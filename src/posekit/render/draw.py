@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from posekit.core import OCCLUDED, VISIBLE, Instance
+from posekit.media.paths import UnsafePathError, safe_relative_path
 from posekit.skeleton import Skeleton
 
 __all__ = [
@@ -246,11 +247,13 @@ def _draw_box(
 
 # ------------------------------------------------------------------ files
 def _safe_relative(file_name: str) -> PurePosixPath:
-    """The image's path relative to the image root, refusing absolute paths and '..'."""
-    rel = PurePosixPath(str(file_name).replace("\\", "/"))
-    if rel.is_absolute() or ".." in rel.parts or not rel.parts or rel.parts[0].endswith(":"):
-        raise RenderError(f"image file name {file_name!r} is not a safe relative path")
-    return rel
+    """The image's path relative to the image root (see :func:`safe_relative_path`)."""
+    try:
+        return safe_relative_path(file_name)
+    except UnsafePathError as exc:
+        raise RenderError(
+            f"image file name {file_name!r} is not a safe relative path: {exc}"
+        ) from None
 
 
 def _load_dataset(dataset_or_path: Any, skeleton: Skeleton | None) -> Any:
@@ -276,7 +279,7 @@ def render_coco(
     images are never overwritten: an output that would resolve to an input file raises.
 
     Args:
-        dataset_or_path: A ``posekit.formats.coco.CocoDataset`` (``images``: labeled
+        dataset_or_path: A ``posekit.dataset.PoseDataset`` (``images``: labeled
             images with ``image.file_name`` and ``instances``; ``skeleton``) or a path
             to a COCO keypoints file.
         image_root: Folder the ``file_name`` paths are relative to, or a mapping

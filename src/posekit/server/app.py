@@ -70,9 +70,7 @@ def _stale(request: Request, exc: Exception) -> JSONResponse:
     current = exc.current  # type: ignore[attr-defined]
     body = {
         "detail": str(exc),
-        "current": InstanceOut.of(current.instance, current.item_id, current.version).model_dump(
-            mode="json"
-        ),
+        "current": InstanceOut.model_validate(current).model_dump(mode="json"),
     }
     return JSONResponse(body, status_code=409)
 

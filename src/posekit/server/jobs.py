@@ -25,11 +25,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from posekit.pipeline.options import AutolabelOptions
 from posekit.store import Workspace
 
 __all__ = [
@@ -67,7 +68,7 @@ class Job:
     project_id: int
     project_name: str
     kind: str
-    options: dict[str, Any]
+    options: AutolabelOptions
     status: str = "queued"
     done: int = 0
     total: int | None = None
@@ -96,7 +97,8 @@ class JobManager:
 
     Example:
         >>> jobs = JobManager(ws, queue_size=8)  # doctest: +SKIP
-        >>> job = jobs.submit(project, "autolabel", {"detector": "blazepose"})  # doctest: +SKIP
+        >>> options = AutolabelOptions(detector="blazepose", batch_size=8)  # doctest: +SKIP
+        >>> job = jobs.submit(project, "autolabel", options)  # doctest: +SKIP
         >>> jobs.get(job.id).status  # doctest: +SKIP
     """
 
@@ -113,16 +115,24 @@ class JobManager:
         self._runners: dict[str, Callable[[Job], None]] = {"autolabel": self._run_autolabel}
 
     # ------------------------------------------------------------ public
-    def submit(self, project: Any, kind: str, options: dict[str, Any]) -> Job:
+    def submit(self, project: Any, kind: str, options: AutolabelOptions | Mapping[str, Any]) -> Job:
         """Queue a job on ``project`` (a :class:`posekit.store.Project`).
+
+        Args:
+            project: The project the job runs on.
+            kind: The job kind (``"autolabel"``).
+            options: The job's options (a mapping is read with
+                :meth:`AutolabelOptions.from_mapping`, absent keys taking its defaults).
 
         Raises:
             JobConflictError: The project has a queued or running job.
             QueueFullError: The queue is full.
-            ValueError: Unknown job kind.
+            ValueError: Unknown job kind or invalid options.
         """
         if kind not in self._runners:
             raise ValueError(f"unknown job kind {kind!r}; available: {', '.join(self._runners)}")
+        if not isinstance(options, AutolabelOptions):
+            options = AutolabelOptions.from_mapping(options)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job manager is shut down")
@@ -132,7 +142,7 @@ class JobManager:
                         f"project {project.name!r} already has job {job.id} ({job.status}); "
                         "wait for it or cancel it"
                     )
-            job = Job(next(self._ids), project.id, project.name, kind, dict(options))
+            job = Job(next(self._ids), project.id, project.name, kind, options)
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
@@ -254,24 +264,18 @@ class JobManager:
             log.info("job %d finished: %s", job.id, job.status)
 
     def _run_autolabel(self, job: Job) -> None:
-        from posekit.pipeline.autolabel import autolabel
+        from posekit.engines.local import autolabel
 
         def on_progress(done: int, total: int) -> None:
             with self._lock:
                 job.done, job.total = done, total
 
-        options = job.options
         report = autolabel(
             self._ws,
             job.project_name,
-            detector=options.get("detector", "blazepose"),
-            pose=options.get("pose", "blazepose"),
-            dataset=options.get("dataset"),
-            overwrite=bool(options.get("overwrite", False)),
-            batch_size=int(options.get("batch_size", 8)),
-            progress=False,
-            cancel=job.cancel_event,
-            on_progress=on_progress,
+            job.options,
+            progress=on_progress,
+            should_stop=job.cancel_event.is_set,
         )
         with self._lock:
             job.failures = list(report.failures)

@@ -1,20 +1,32 @@
 """Request and response schemas of the HTTP API (separate from the database rows).
 
-Conversions between these and the library types (:class:`posekit.core.Instance`,
-:class:`posekit.skeleton.Skeleton`, store records) live here too, so routes stay
-one call deep.
+Response schemas are read from library records (store records, job snapshots,
+reports: dataclasses) by attribute name through one generic reader,
+:class:`LibraryModel`, which also turns numpy arrays and scalars into plain
+values; ``Model.model_validate(record)`` is the whole mapping. Status words come
+from :mod:`posekit.statuses`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from posekit.core import Instance
+from posekit.pipeline.options import AutolabelOptions
 from posekit.skeleton import Skeleton
+from posekit.statuses import INSTANCE_STATUSES, ITEM_STATUSES
 
 __all__ = [
     "AssistRequest",
@@ -22,6 +34,8 @@ __all__ = [
     "DatasetCreate",
     "DatasetOut",
     "ErrorOut",
+    "FormatCapabilitiesOut",
+    "FormatOut",
     "HealthOut",
     "ImportReportOut",
     "InstanceIn",
@@ -32,6 +46,7 @@ __all__ = [
     "ItemPageOut",
     "JobCreate",
     "JobOut",
+    "LibraryModel",
     "ProjectCreate",
     "ProjectDetailOut",
     "ProjectOut",
@@ -41,8 +56,49 @@ __all__ = [
     "TemplateSummaryOut",
 ]
 
-ReviewStatus = Literal["predicted", "accepted", "rejected"]
+ReviewStatus = Literal[INSTANCE_STATUSES]  # type: ignore[valid-type]
+ItemStatus = Literal[ITEM_STATUSES]  # type: ignore[valid-type]
 Visibility = Literal[0, 1, 2]
+_AUTOLABEL_DEFAULTS = AutolabelOptions()
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars as plain Python values (lists, int, float)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class LibraryModel(BaseModel):
+    """A response schema read from a library object by attribute name.
+
+    ``Model.model_validate(obj)`` takes each field from the attribute of the same
+    name (or a name in the field's ``validation_alias`` choices) of ``obj``, else
+    of the objects named in :attr:`nested` (e.g. an instance record's
+    ``instance``); numpy values become plain ones. Mappings validate as usual.
+    """
+
+    #: Attributes of the source whose own attributes are fields too.
+    nested: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_attributes(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return value
+        sources = [value, *(getattr(value, n) for n in cls.nested if hasattr(value, n))]
+        data: dict[str, Any] = {}
+        for name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            names = alias.choices if isinstance(alias, AliasChoices) else [name]
+            for source in sources:
+                found = next((n for n in names if isinstance(n, str) and hasattr(source, n)), None)
+                if found is not None:
+                    data[name] = _plain(getattr(source, found))
+                    break
+        return data
 
 
 class ErrorOut(BaseModel):
@@ -123,10 +179,10 @@ class ProjectDetailOut(ProjectOut):
 
 
 # ------------------------------------------------------------------ items
-class ItemOut(BaseModel):
-    """An item summary. ``status`` is the review filter it matches: ``unlabeled`` (no
-    instance), ``predicted`` (some instance waits for review), ``accepted`` (has
-    instances, none predicted). ``min_score``: lowest predicted-instance score."""
+class ItemOut(LibraryModel):
+    """An item summary. ``status`` is the item status (:data:`posekit.statuses.ITEM_STATUSES`:
+    ``new``, ``predicted``: some instance waits for review, ``reviewed``), the word
+    the item filter takes. ``min_score``: lowest predicted-instance score."""
 
     id: int
     dataset: str
@@ -134,13 +190,21 @@ class ItemOut(BaseModel):
     file_name: str
     width: int
     height: int
-    status: Literal["unlabeled", "predicted", "accepted"]
+    status: ItemStatus
     num_instances: int
     num_predicted: int
     min_score: float | None
     has_media: bool
-    thumbnail_url: str
-    image_url: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def thumbnail_url(self) -> str:
+        return f"/api/items/{self.id}/thumbnail"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def image_url(self) -> str:
+        return f"/api/items/{self.id}/image"
 
 
 class ItemPageOut(BaseModel):
@@ -200,69 +264,35 @@ class InstanceUpdate(BaseModel):
     status: ReviewStatus | None = None
     track_id: int | None = None
 
-    def apply_to(self, current: Instance) -> Instance:
-        """``current`` with the fields this update sets (validated anew)."""
-        changes: dict[str, Any] = {}
-        for name in self.model_fields_set - {"version"}:
-            value = getattr(self, name)
-            if name in ("keypoints", "visibility") and value is None:
-                continue  # cannot be removed, only replaced
-            if name == "keypoints":
-                value = np.asarray(value, dtype=np.float32).reshape(-1, 2)
-            elif name == "visibility":
-                value = np.asarray(value, dtype=np.uint8)
-            elif name in ("keypoint_scores", "box") and value is not None:
-                value = np.asarray(value, dtype=np.float32)
-            changes[name] = value
-        if "source" in changes and changes["source"] is None:
-            del changes["source"]
-        if "status" in changes and changes["status"] is None:
-            del changes["status"]
-        data = {
-            "keypoints": current.keypoints,
-            "visibility": current.visibility,
-            "keypoint_scores": current.keypoint_scores,
-            "box": current.box,
-            "score": current.score,
-            "source": current.source,
-            "status": current.status,
-            "track_id": current.track_id,
-            "iscrowd": current.iscrowd,
-            "area": current.area,
-            "segmentation": current.segmentation,
-            "extra": current.extra,
-            "id": current.id,
-        }
-        data.update(changes)
-        return Instance(**data)  # re-validates shapes and values
+    def changes(self) -> dict[str, Any]:
+        """The fields this update sets (for :meth:`posekit.store.Workspace.patch_instance`);
+        a null ``keypoints``, ``visibility``, ``source`` or ``status`` changes nothing."""
+        changes = self.model_dump(include=self.model_fields_set - {"version"})
+        for name in ("keypoints", "visibility", "source", "status"):
+            if name in changes and changes[name] is None:
+                del changes[name]
+        return changes
 
 
-class InstanceOut(InstanceFields):
-    """A stored instance (or, from assist, an unsaved one: ``id`` null, ``version`` 0)."""
+class InstanceOut(LibraryModel, InstanceFields):
+    """A stored instance (or, from assist, an unsaved one: ``id`` null, ``version`` 0).
+
+    Validates from a :class:`posekit.store.InstanceRecord`:
+    ``InstanceOut.model_validate(record)``.
+    """
 
     model_config = ConfigDict(extra="ignore")
+    nested: ClassVar[tuple[str, ...]] = ("instance",)
 
     id: int | None
     item_id: int
     version: int
 
     @classmethod
-    def of(cls, instance: Instance, item_id: int, version: int) -> InstanceOut:
-        return cls.model_construct(
-            id=None if instance.id is None else int(instance.id),
-            item_id=int(item_id),
-            version=int(version),
-            keypoints=[(float(x), float(y)) for x, y in instance.keypoints.tolist()],
-            visibility=[int(v) for v in instance.visibility.tolist()],
-            keypoint_scores=None
-            if instance.keypoint_scores is None
-            else [float(s) for s in instance.keypoint_scores.tolist()],
-            box=None if instance.box is None else tuple(float(v) for v in instance.box.tolist()),
-            score=instance.score,
-            source=instance.source,
-            status=instance.status,
-            track_id=instance.track_id,
-        )
+    def unsaved(cls, instance: Instance, item_id: int) -> InstanceOut:
+        """An instance that is not stored (``id`` null, ``version`` 0)."""
+        data = cls._read_attributes(instance)
+        return cls.model_validate({**data, "id": None, "item_id": item_id, "version": 0})
 
 
 class ConflictOut(BaseModel):
@@ -293,15 +323,21 @@ class ReviewOut(BaseModel):
 
 # ------------------------------------------------------------------ jobs
 class JobCreate(BaseModel):
+    """An auto-label job; the defaults are :class:`posekit.pipeline.options.AutolabelOptions`'s."""
+
     kind: Literal["autolabel"] = "autolabel"
     dataset: str | None = Field(None, description="only this dataset (name); default all")
-    detector: str = Field("blazepose", max_length=300)
-    pose: str = Field("blazepose", max_length=300)
-    overwrite: bool = False
-    batch_size: int = Field(8, ge=1, le=256)
+    detector: str = Field(_AUTOLABEL_DEFAULTS.detector, max_length=300)
+    pose: str = Field(_AUTOLABEL_DEFAULTS.pose, max_length=300)
+    overwrite: bool = _AUTOLABEL_DEFAULTS.overwrite
+    batch_size: int = Field(_AUTOLABEL_DEFAULTS.batch_size, ge=1, le=256)
+
+    def options(self) -> AutolabelOptions:
+        """The job's :class:`AutolabelOptions`."""
+        return AutolabelOptions.from_mapping(self.model_dump(exclude={"kind"}))
 
 
-class JobOut(BaseModel):
+class JobOut(LibraryModel):
     """A job. Jobs are kept in the server's memory only (lost on restart; finished
     ones are forgotten after the newest few hundred)."""
 
@@ -323,7 +359,7 @@ class JobOut(BaseModel):
 
 
 # ------------------------------------------------------------------ import
-class ImportReportOut(BaseModel):
+class ImportReportOut(LibraryModel):
     dataset: str
     added: int
     instances: int
@@ -331,3 +367,35 @@ class ImportReportOut(BaseModel):
     failures: list[tuple[str, str]]
     renamed: list[tuple[str, str]]
     missing_media: list[str]
+
+
+# ------------------------------------------------------------------ formats
+class FormatCapabilitiesOut(LibraryModel):
+    """What a format can carry."""
+
+    visibility_states: list[int] = Field(description="visibility values it keeps (0, 1, 2)")
+    scores: bool
+    tracks: bool
+    boxes: bool
+    video: bool
+
+
+class FormatOut(LibraryModel):
+    """A file format of the format registry (:mod:`posekit.formats.registry`)."""
+
+    name: str = Field(examples=["coco"])
+    title: str
+    extensions: list[str]
+    kind: Literal["file", "folder"]
+    capabilities: FormatCapabilitiesOut
+    can_read: bool = Field(validation_alias=AliasChoices("can_read", "read"))
+    can_write: bool = Field(validation_alias=AliasChoices("can_write", "write"))
+    default_statuses: list[ReviewStatus] = Field(
+        description="instance statuses an export writes when the request names none"
+    )
+
+    @field_validator("can_read", "can_write", mode="before")
+    @classmethod
+    def _has_function(cls, value: Any) -> bool:
+        """A reader/writer function (or None) of the format table means yes (no)."""
+        return bool(value) if isinstance(value, bool) else value is not None

@@ -50,7 +50,7 @@ class ModelPool:
             ModelError: Unknown spec or the model cannot be loaded.
         """
         from posekit.models import create_pose_estimator
-        from posekit.models.base import parse_spec
+        from posekit.models.registry import parse_spec
 
         spec = spec.strip()
         if not spec:

@@ -49,7 +49,7 @@ def safe_upload_name(raw: str | None) -> PurePosixPath:
     NUL and other control characters are refused (nothing may land outside the
     upload folder, and names are shown to people).
     """
-    from posekit.formats.coco import CocoFormatError, safe_relative_path
+    from posekit.media.paths import UnsafePathError, safe_relative_path
 
     if raw is None or not raw.strip():
         raise UploadRefused(422, "an uploaded file has no file name")
@@ -59,7 +59,7 @@ def safe_upload_name(raw: str | None) -> PurePosixPath:
         raise UploadRefused(422, f"file name {raw[:60]!r}... is longer than 1000 characters")
     try:
         return safe_relative_path(raw)
-    except CocoFormatError as exc:
+    except UnsafePathError as exc:
         raise UploadRefused(422, f"refused upload: {exc}") from None
 
 

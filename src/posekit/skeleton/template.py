@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from posekit.skeleton.derived import DerivedKeypoint, parse_derived
+
 __all__ = ["Skeleton", "SkeletonError", "side_of"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -77,6 +79,10 @@ class Skeleton:
         sigmas_source: Where the sigmas come from (paper, dataset, or "uniform").
         aliases: Other names this template's keypoints go by in other layouts,
             used by :func:`posekit.skeleton.keypoint_mapping`.
+        derived: Keypoints that can be computed from other named points when a
+            source lacks them (``pelvis`` = mean of the hips), see
+            :mod:`posekit.skeleton.derived`; used by
+            :func:`posekit.skeleton.derived_mapping`.
 
     Example:
         >>> from posekit.skeleton import get_preset
@@ -97,6 +103,7 @@ class Skeleton:
     sigmas_source: str = ""
     description: str = ""
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    derived: Mapping[str, DerivedKeypoint] = field(default_factory=dict)
     # compiled
     edge_index: np.ndarray = field(init=False, repr=False)
     flip_index: np.ndarray = field(init=False, repr=False)
@@ -190,6 +197,10 @@ class Skeleton:
         aliases = {str(key): tuple(v) for key, v in dict(self.aliases).items()}
         for key in aliases:
             lookup(key, "aliases")
+        try:
+            derived = parse_derived(self.derived or {}, kps, f"template {self.name!r}")
+        except ValueError as exc:
+            raise SkeletonError(str(exc)) from None
         set_ = object.__setattr__
         set_(self, "keypoints", kps)
         set_(self, "edges", tuple((str(a), str(b)) for a, b in self.edges))
@@ -198,6 +209,7 @@ class Skeleton:
         set_(self, "keypoint_colors", kc)
         set_(self, "edge_colors", ec)
         set_(self, "aliases", aliases)
+        set_(self, "derived", derived)
         set_(self, "edge_index", edge_index)
         set_(self, "flip_index", flip_index)
         set_(self, "_positions", positions)
@@ -245,6 +257,8 @@ class Skeleton:
         }
         if self.aliases:
             out["aliases"] = {k: list(v) for k, v in self.aliases.items()}
+        if self.derived:
+            out["derived"] = {k: v.to_value() for k, v in self.derived.items()}
         return out
 
     @classmethod
@@ -315,6 +329,9 @@ class Skeleton:
         aliases = data.get("aliases") or {}
         if not isinstance(aliases, Mapping):
             raise SkeletonError(f"{source}: 'aliases' must map keypoint names to lists of names")
+        derived = data.get("derived") or {}
+        if not isinstance(derived, Mapping):
+            raise SkeletonError(f"{source}: 'derived' must map keypoint names to definitions")
         return cls(
             name=str(data["name"]),
             keypoints=tuple(keypoints),
@@ -331,6 +348,7 @@ class Skeleton:
                 str(a): tuple(str(x) for x in (v if isinstance(v, list) else [v]))
                 for a, v in aliases.items()
             },
+            derived=derived,
         )
 
     @classmethod

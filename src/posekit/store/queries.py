@@ -4,12 +4,11 @@ These complement :class:`posekit.store.Workspace` with the aggregate queries a
 browsing UI needs (one SQL statement per page instead of one per item). They use
 the same engine and tables and are read-only.
 
-Item filters (derived from the instances, so they hold whatever the stored item
-status says):
-
-* ``unlabeled``: the item has no instance.
-* ``predicted``: at least one instance has status ``predicted`` (waits for review).
-* ``accepted``: the item has instances and none is ``predicted`` (fully reviewed).
+Item filters are the item statuses of :mod:`posekit.statuses` (``new``,
+``predicted``, ``reviewed``; the store keeps them settled on every write) plus
+``all``. The 0.1.0 names ``unlabeled`` (no instance) and ``accepted`` (instances,
+none predicted) are still accepted, derived from the instances, until the HTTP
+API has switched (:data:`LEGACY_ITEM_FILTERS`).
 
 Order ``confidence`` is the review queue: items by the lowest score among their
 ``predicted`` instances, lowest first; items without predictions come last.
@@ -23,12 +22,16 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from posekit.store.models import DatasetRow, InstanceRow, ItemRow, ProjectRow
-from posekit.store.workspace import NotFoundError, Project, StoreError, Workspace
+from posekit.statuses import ITEM_STATUSES
+from posekit.store.errors import NotFoundError, StoreError
+from posekit.store.records import Project
+from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, ProjectRow
+from posekit.store.workspace import Workspace
 
 __all__ = [
     "ITEM_FILTERS",
     "ITEM_ORDERS",
+    "LEGACY_ITEM_FILTERS",
     "ItemSummary",
     "dataset_item_counts",
     "get_project_by_id",
@@ -39,7 +42,11 @@ __all__ = [
     "project_id_of_item",
 ]
 
-ITEM_FILTERS = ("all", "unlabeled", "predicted", "accepted")
+#: Item filters: ``all`` or one item status (:data:`posekit.statuses.ITEM_STATUSES`).
+ITEM_FILTERS = ("all", *ITEM_STATUSES)
+#: The 0.1.0 filter names, derived from the instances: ``unlabeled`` (no instance),
+#: ``accepted`` (instances, none predicted). Kept until the HTTP API uses ITEM_FILTERS.
+LEGACY_ITEM_FILTERS = ("unlabeled", "accepted")
 ITEM_ORDERS = ("name", "confidence")
 
 
@@ -48,6 +55,7 @@ class ItemSummary:
     """An item with its instance counts.
 
     Attributes:
+        status: The item status (:data:`posekit.statuses.ITEM_STATUSES`).
         num_instances: All instances of the item.
         num_predicted: Instances with status ``predicted``.
         min_score: Lowest ``score`` among the predicted instances, or None.
@@ -65,10 +73,12 @@ class ItemSummary:
     num_instances: int
     num_predicted: int
     min_score: float | None
+    status: str = "new"
 
     @property
     def review_status(self) -> str:
-        """``unlabeled``, ``predicted`` or ``accepted`` (the filter the item matches)."""
+        """The 0.1.0 API status: ``unlabeled``, ``predicted`` or ``accepted`` (derived
+        from the instances). Use :attr:`status`; this goes when the API has switched."""
         if self.num_predicted:
             return "predicted"
         return "accepted" if self.num_instances else "unlabeled"
@@ -169,6 +179,7 @@ def _summary_query(project_id: int | None, item_id: int | None = None) -> tuple[
             ItemRow.height,
             ItemRow.media_path,
             ItemRow.sha256,
+            ItemRow.status,
             func.coalesce(stats.c.num_instances, 0).label("num_instances"),
             func.coalesce(stats.c.num_predicted, 0).label("num_predicted"),
             stats.c.min_score,
@@ -192,6 +203,7 @@ def _summary(row: Any) -> ItemSummary:
         num_instances=int(row.num_instances),
         num_predicted=int(row.num_predicted),
         min_score=None if row.min_score is None else float(row.min_score),
+        status=row.status,
     )
 
 
@@ -224,7 +236,7 @@ def item_summaries(
         StoreError: Unknown filter or order (the message lists the valid ones).
         NotFoundError: The project or dataset does not exist.
     """
-    if filter not in ITEM_FILTERS:
+    if filter not in ITEM_FILTERS and filter not in LEGACY_ITEM_FILTERS:
         raise StoreError(f"filter {filter!r} is not one of {', '.join(ITEM_FILTERS)}")
     if order not in ITEM_ORDERS:
         raise StoreError(f"order {order!r} is not one of {', '.join(ITEM_ORDERS)}")
@@ -235,10 +247,10 @@ def item_summaries(
         query = query.where(DatasetRow.name == ws.get_dataset(project, dataset).name)
     num_instances = func.coalesce(stats.c.num_instances, 0)
     num_predicted = func.coalesce(stats.c.num_predicted, 0)
-    if filter == "unlabeled":
+    if filter in ITEM_STATUSES:
+        query = query.where(ItemRow.status == filter)
+    elif filter == "unlabeled":
         query = query.where(num_instances == 0)
-    elif filter == "predicted":
-        query = query.where(num_predicted > 0)
     elif filter == "accepted":
         query = query.where(num_instances > 0, num_predicted == 0)
     if order == "name":

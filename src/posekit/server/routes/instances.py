@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
-from posekit.server.routes.common import State, errors
+from posekit.server.deps import State, errors
 from posekit.server.schemas import InstanceOut, InstanceUpdate
 
 router = APIRouter(prefix="/api/instances", tags=["instances"])
@@ -21,10 +21,8 @@ def update_instance(instance_id: int, body: InstanceUpdate, state: State) -> Ins
     Fields left out keep their stored values. A stale ``version`` gives 409 with the
     current instance, and nothing is written.
     """
-    record = state.ws.get_instance(instance_id)
-    updated = body.apply_to(record.instance)
-    version = state.ws.update_instance(instance_id, updated, body.version)
-    return InstanceOut.of(updated.copy(id=instance_id), record.item_id, version)
+    record = state.ws.patch_instance(instance_id, body.changes(), body.version)
+    return InstanceOut.model_validate(record)
 
 
 @router.delete(

@@ -7,13 +7,13 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from posekit.server.routes.common import State, errors
-from posekit.server.routes.projects import item_out
+from posekit.server.deps import State, errors
 from posekit.server.schemas import (
     AssistRequest,
     InstanceIn,
     InstanceOut,
     ItemDetailOut,
+    ItemOut,
     ReviewOut,
     ReviewRequest,
 )
@@ -44,8 +44,8 @@ def get_item(item_id: int, state: State) -> ItemDetailOut:
     summary = item_summary(state.ws, item_id)
     records = state.ws.get_instance_records(item_id)
     return ItemDetailOut(
-        item=item_out(summary),
-        instances=[InstanceOut.of(r.instance, r.item_id, r.version) for r in records],
+        item=ItemOut.model_validate(summary),
+        instances=[InstanceOut.model_validate(r) for r in records],
     )
 
 
@@ -97,7 +97,7 @@ def get_thumbnail(
 def create_instance(item_id: int, body: InstanceIn, state: State) -> InstanceOut:
     """Store a new instance on an item (version 1)."""
     record = state.ws.add_instance(item_id, body.to_instance())
-    return InstanceOut.of(record.instance, record.item_id, record.version)
+    return InstanceOut.model_validate(record)
 
 
 @router.post("/{item_id}/assist", response_model=InstanceOut, responses=errors(404, 422))
@@ -115,7 +115,7 @@ def assist_box(item_id: int, body: AssistRequest, state: State) -> InstanceOut:
     estimator, lock = state.models.get(body.model)
     with lock:
         instance = assist(image, box, template, estimator)[0]
-    return InstanceOut.of(instance.copy(id=None), item_id, 0)
+    return InstanceOut.unsaved(instance, item_id)
 
 
 @router.post(
@@ -125,22 +125,8 @@ def assist_box(item_id: int, body: AssistRequest, state: State) -> InstanceOut:
 )
 def review(item_id: int, body: ReviewRequest, state: State) -> ReviewOut:
     """Accept or reject instances of an item (each at its current version; an
-    instance changed meanwhile gives 409 with its current state). When no
-    predicted instance is left, the item's stored status becomes ``reviewed``."""
-    status = "accepted" if body.action == "accept" else "rejected"
-    records = {r.id: r for r in state.ws.get_instance_records(item_id)}
-    for instance_id in body.instance_ids:
-        if instance_id not in records:
-            raise StoreError(f"instance {instance_id} is not an instance of item {item_id}")
-    out = []
-    for instance_id in body.instance_ids:
-        record = records[instance_id]
-        updated = record.instance.copy(status=status)
-        version = state.ws.update_instance(instance_id, updated, record.version)
-        records[instance_id] = record = type(record)(
-            updated, record.item_id, version, record.created_at, record.updated_at
-        )
-        out.append(InstanceOut.of(updated, item_id, version))
-    if all(r.instance.status != "predicted" for r in records.values()):
-        state.ws.set_item_status(item_id, "reviewed")
-    return ReviewOut(instances=out)
+    instance changed meanwhile gives 409 with its current state), in one
+    transaction. When no predicted instance is left, the item's status becomes
+    ``reviewed`` (the store's rule)."""
+    records = state.ws.review(item_id, dict.fromkeys(body.instance_ids, body.action))
+    return ReviewOut(instances=[InstanceOut.model_validate(r) for r in records])

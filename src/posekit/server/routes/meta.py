@@ -1,11 +1,11 @@
-"""Health and keypoint templates."""
+"""Health, keypoint templates and the file formats."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from posekit.server.routes.common import errors
-from posekit.server.schemas import HealthOut, TemplateOut, TemplateSummaryOut
+from posekit.server.deps import errors
+from posekit.server.schemas import FormatOut, HealthOut, TemplateOut, TemplateSummaryOut
 from posekit.store import NotFoundError
 
 router = APIRouter(prefix="/api", tags=["meta"])
@@ -46,3 +46,13 @@ def get_template(name: str) -> TemplateOut:
         return TemplateOut.of(get_preset(name))
     except SkeletonError as exc:
         raise NotFoundError(str(exc)) from None
+
+
+@router.get("/formats", response_model=list[FormatOut], tags=["formats"])
+def list_formats() -> list[FormatOut]:
+    """The dataset file formats (the format table, :mod:`posekit.formats.registry`):
+    what each carries, whether it can be imported (``can_read``) and exported
+    (``can_write``), and the instance statuses an export writes by default."""
+    from posekit.formats.registry import FORMATS
+
+    return [FormatOut.model_validate(spec) for spec in FORMATS.values()]

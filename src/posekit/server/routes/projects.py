@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from posekit.server.routes.common import State, errors
+from posekit.server.deps import State, errors
 from posekit.server.schemas import (
     DatasetCreate,
     DatasetOut,
@@ -17,9 +17,9 @@ from posekit.server.schemas import (
     ProjectOut,
     TemplateOut,
 )
+from posekit.statuses import ITEM_STATUSES
 from posekit.store import StoreError
 from posekit.store.queries import (
-    ItemSummary,
     dataset_item_counts,
     get_project_by_id,
     item_summaries,
@@ -28,24 +28,7 @@ from posekit.store.queries import (
 
 router = APIRouter(prefix="/api", tags=["projects"])
 
-
-def item_out(summary: ItemSummary) -> ItemOut:
-    """The API shape of an item summary."""
-    return ItemOut(
-        id=summary.id,
-        dataset=summary.dataset,
-        dataset_id=summary.dataset_id,
-        file_name=summary.file_name,
-        width=summary.width,
-        height=summary.height,
-        status=summary.review_status,  # type: ignore[arg-type]
-        num_instances=summary.num_instances,
-        num_predicted=summary.num_predicted,
-        min_score=summary.min_score,
-        has_media=summary.has_media,
-        thumbnail_url=f"/api/items/{summary.id}/thumbnail",
-        image_url=f"/api/items/{summary.id}/image",
-    )
+ItemFilter = Literal[("all", *ITEM_STATUSES)]  # type: ignore[valid-type]
 
 
 def _detail(state: State, project_id: int) -> ProjectDetailOut:
@@ -126,11 +109,14 @@ def list_items(
     project_id: int,
     state: State,
     dataset: str | None = Query(None, description="only this dataset (name)"),
-    filter: Literal["all", "unlabeled", "predicted", "accepted"] = Query(
-        "all",
-        description="unlabeled: no instance; predicted: some instance waits for review; "
-        "accepted: has instances, none predicted",
-    ),
+    filter: Annotated[
+        ItemFilter,
+        Query(
+            description="all, or an item status (posekit.statuses.ITEM_STATUSES): new: nobody "
+            "looked at it yet; predicted: model output waits for review; reviewed: no "
+            "prediction left",
+        ),
+    ] = "all",
     order: Literal["name", "confidence"] = Query(
         "name", description="confidence: lowest predicted score first (the review queue)"
     ),
@@ -147,4 +133,4 @@ def list_items(
         offset=offset,
         limit=limit,
     )
-    return ItemPageOut(total=total, items=[item_out(s) for s in page])
+    return ItemPageOut(total=total, items=[ItemOut.model_validate(s) for s in page])

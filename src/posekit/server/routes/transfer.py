@@ -1,4 +1,8 @@
-"""Image upload, COCO import and export downloads."""
+"""Image upload, dataset import and export downloads.
+
+Import and export dispatch through the format table
+(:mod:`posekit.formats.registry`): a new format needs no change here.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from posekit.server.routes.common import State, errors
+from posekit.formats.registry import get_format, readable_formats, writable_formats
+from posekit.server.deps import State, errors
 from posekit.server.schemas import ImportReportOut
 from posekit.server.uploads import (
     UploadRefused,
@@ -22,22 +27,15 @@ from posekit.server.uploads import (
     save_upload,
     stored_name,
 )
-from posekit.store import ImportReport, StoreError
+from posekit.statuses import INSTANCE_STATUSES
+from posekit.store import StoreError
 from posekit.store.queries import get_project_by_id
 
 router = APIRouter(prefix="/api/projects", tags=["import/export"])
 
-
-def _report_out(report: ImportReport) -> ImportReportOut:
-    return ImportReportOut(
-        dataset=report.dataset,
-        added=report.added,
-        instances=report.instances,
-        skipped=report.skipped,
-        failures=report.failures,
-        renamed=report.renamed,
-        missing_media=report.missing_media,
-    )
+ReadableFormat = Literal[tuple(readable_formats())]  # type: ignore[valid-type]
+WritableFormat = Literal[tuple(writable_formats())]  # type: ignore[valid-type]
+InstanceStatus = Literal[INSTANCE_STATUSES]  # type: ignore[valid-type]
 
 
 def _stage_images(state: State, files: list[UploadFile], root: Path) -> None:
@@ -110,18 +108,19 @@ def upload_images(
         )
     finally:
         remove_tree(tmp)
-    return _report_out(report)
+    return ImportReportOut.model_validate(report)
 
 
 @router.post(
-    "/{project_id}/import/coco",
+    "/{project_id}/import/{format}",
     response_model=ImportReportOut,
     responses=errors(404, 413, 415, 422),
 )
-def import_coco_file(
+def import_file(
     project_id: int,
+    format: ReadableFormat,
     state: State,
-    file: Annotated[UploadFile, File(description="COCO keypoints JSON")],
+    file: Annotated[UploadFile, File(description="the annotation file, e.g. COCO keypoints JSON")],
     images: Annotated[
         list[UploadFile] | None,
         File(description="the images it names (file names as in the JSON)"),
@@ -133,37 +132,40 @@ def import_coco_file(
         "register: import their annotations without the image",
     ),
 ) -> ImportReportOut:
-    """Import a COCO keypoints file (keypoints matched to the project template by
-    name) with its images, in one transaction. A malformed file gives 422 naming
-    the bad element, and nothing is written. Images whose file name is already in
-    the dataset are skipped with their annotations."""
-    from posekit.store import import_coco
+    """Import an annotation file of a readable format (``GET /api/formats``; keypoints
+    matched to the project template by name) with its images, in one transaction.
+    A malformed file gives 422 naming the bad element, and nothing is written.
+    Images whose file name is already in the dataset are skipped with their
+    annotations."""
+    from posekit.store.imports import import_dataset
 
+    spec = get_format(format)
     project = get_project_by_id(state.ws, project_id)
-    name = file.filename or "annotations.json"
+    name = file.filename or f"annotations{(spec.extensions or ('',))[0]}"
     tmp = Path(tempfile.mkdtemp(prefix="posekit-coco-"))
     try:
         image_root = tmp / "images"
         image_root.mkdir()
-        json_path = tmp / "annotations.json"
+        json_path = tmp / f"annotations{(spec.extensions or ('',))[0]}"
         save_upload(file.file, json_path, name, state.settings.max_upload_bytes)
         _stage_images(state, images or [], image_root)
         try:
-            report = import_coco(
+            report = import_dataset(
                 state.ws,
                 project,
                 dataset,
                 json_path,
+                format=format,
                 image_root=image_root,
                 missing_media=missing_media,
             )
         except (ValueError, StoreError) as exc:
-            message = str(exc).replace(str(json_path), f"COCO file {name!r}")
+            message = str(exc).replace(str(json_path), f"{spec.title} file {name!r}")
             message = message.replace(str(image_root), "the uploaded images")
             raise UploadRefused(422, message) from None
     finally:
         remove_tree(tmp)
-    return _report_out(report)
+    return ImportReportOut.model_validate(report)
 
 
 def _download_name(project_name: str, suffix: str) -> str:
@@ -176,7 +178,8 @@ def _download_name(project_name: str, suffix: str) -> str:
     responses={
         200: {
             "content": {"application/json": {}, "application/zip": {}},
-            "description": "COCO keypoints JSON, or a zip of the YOLO dataset (data.yaml)",
+            "description": "The file of a file format (COCO: JSON), or a zip of a folder "
+            "format (YOLO: the dataset with data.yaml)",
         },
         **errors(404, 422),
     },
@@ -184,42 +187,52 @@ def _download_name(project_name: str, suffix: str) -> str:
 def export_project(
     project_id: int,
     state: State,
-    format: Literal["coco", "yolo"] = Query("coco"),
+    format: Annotated[
+        WritableFormat, Query(description="a writable format (GET /api/formats)")
+    ] = "coco",
     status: Annotated[
-        list[Literal["predicted", "accepted", "rejected"]] | None,
+        list[InstanceStatus] | None,
         Query(
             description="only instances with these review statuses (repeat the parameter); "
-            "default: predicted and accepted for COCO, accepted for YOLO",
+            "default: the format's default_statuses (GET /api/formats)",
         ),
     ] = None,
     dataset: str | None = Query(None, description="only this dataset"),
 ) -> FileResponse:
-    """Download a project's annotations: COCO JSON, or YOLO pose as a zip."""
-    from posekit.store import export_coco, export_yolo
+    """Download a project's annotations in a writable format (a folder format as a zip)."""
+    from posekit.store.exports import export
 
+    spec = get_format(format)
     project = get_project_by_id(state.ws, project_id)
+    statuses = list(status) if status else None  # None: the format's default_statuses
     tmp = Path(tempfile.mkdtemp(prefix="posekit-export-"))
     cleanup = BackgroundTask(remove_tree, tmp)
     try:
-        if format == "coco":
-            statuses = status or ["predicted", "accepted"]
-            out = tmp / "coco.json"
-            export_coco(state.ws, project, out, dataset=dataset, statuses=statuses)
+        if spec.kind == "file":
+            extension = (spec.extensions or ("",))[0]
+            out = tmp / f"{format}{extension}"
+            export(state.ws, project, out, format=format, dataset=dataset, statuses=statuses)
             return FileResponse(
                 out,
-                media_type="application/json",
-                filename=_download_name(project.name, "-coco.json"),
+                media_type=_MEDIA_TYPES.get(extension, "application/octet-stream"),
+                filename=_download_name(project.name, f"-{format}{extension}"),
                 background=cleanup,
             )
-        statuses = status or ["accepted"]
-        export_yolo(state.ws, project, tmp / "yolo", dataset=dataset, statuses=statuses, link=False)
-        archive = shutil.make_archive(str(tmp / "yolo"), "zip", root_dir=tmp / "yolo")
+        # The folder goes out as a zip, so its images are copies, not links.
+        folder = tmp / format
+        export(
+            state.ws, project, folder, format=format, dataset=dataset, statuses=statuses, link=False
+        )
+        archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
         return FileResponse(
             archive,
             media_type="application/zip",
-            filename=_download_name(project.name, "-yolo.zip"),
+            filename=_download_name(project.name, f"-{format}.zip"),
             background=cleanup,
         )
     except BaseException:
         remove_tree(tmp)
         raise
+
+
+_MEDIA_TYPES = {".json": "application/json", ".zip": "application/zip", ".txt": "text/plain"}

@@ -40,6 +40,7 @@ const q = (params) => {
 
 export const api = {
   templates: () => request("GET", "/api/templates"),
+  formats: () => request("GET", "/api/formats"),
   projects: () => request("GET", "/api/projects"),
   createProject: (name, template) => request("POST", "/api/projects", { name, template }),
   project: (pid) => request("GET", `/api/projects/${pid}`),

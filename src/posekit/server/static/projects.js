@@ -3,8 +3,37 @@
 import { api } from "./api.js";
 import { clear, el, toast } from "./dom.js";
 
-export const FILTERS = ["all", "unlabeled", "predicted", "accepted"];
+// "all" and the item statuses of posekit.statuses.ITEM_STATUSES (the API's item filter).
+export const FILTERS = ["all", "new", "predicted", "reviewed"];
 const PAGE = 60;
+
+// The format table (GET /api/formats), fetched once: the export menu is built from it.
+let formatsPromise = null;
+const formats = () => {
+  if (!formatsPromise) {
+    formatsPromise = api.formats().catch((error) => {
+      formatsPromise = null;
+      throw error;
+    });
+  }
+  return formatsPromise;
+};
+
+/** One download link per writable format ("Export COCO", "Export YOLO", ...). */
+function exportLinks(project, statuses, table) {
+  return table
+    .filter((format) => format.can_write)
+    .map((format) =>
+      el("a", {
+        class: "button",
+        id: `export-${format.name}`,
+        href: api.exportUrl(project.id, format.name, statuses),
+        download: "",
+        title: `${format.title}${format.kind === "folder" ? " (zip)" : ""}`,
+        text: `Export ${format.name.toUpperCase()}`,
+      }),
+    );
+}
 
 /** Render the list of projects with a "new project" form. */
 export async function renderProjectList(root, { go }) {
@@ -81,7 +110,9 @@ export async function renderProjectPage(root, project, opts) {
     ),
   );
   const jobBox = el("div", { class: "job", id: "job-box" });
+  // The page exports what the grid shows: accepted and predicted instances.
   const exportStatuses = ["accepted", "predicted"];
+  const formatTable = await formats();
   const files = el("input", { type: "file", multiple: true, accept: "image/*" });
   files.addEventListener("change", async () => {
     if (!files.files.length) return;
@@ -114,20 +145,7 @@ export async function renderProjectPage(root, project, opts) {
         { type: "button", id: "review-button", onclick: () => opts.startReview() },
         "Review queue (lowest confidence first)",
       ),
-      el("a", {
-        class: "button",
-        id: "export-coco",
-        href: api.exportUrl(project.id, "coco", exportStatuses),
-        download: "",
-        text: "Export COCO",
-      }),
-      el("a", {
-        class: "button",
-        id: "export-yolo",
-        href: api.exportUrl(project.id, "yolo", exportStatuses),
-        download: "",
-        text: "Export YOLO",
-      }),
+      ...exportLinks(project, exportStatuses, formatTable),
       el("label", { class: "button" }, "Upload images", files),
       jobBox,
     ),

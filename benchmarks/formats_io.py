@@ -1,0 +1,142 @@
+"""Import and export time of every interchange format against posekit's own COCO
+read/write, in one run (issue 11: each format within 3x of COCO).
+
+A seeded synthetic dataset of ``--instances`` people (COCO-17 template, 4 per
+image, a mix of visible, occluded and not-labeled points, coordinates with two
+decimals, as annotation tools write them) is written and read back through the
+format table (:data:`posekit.formats.registry.FORMATS`), each format with the
+options of its row in :data:`CASES`. Every format in :data:`CASES` that the table
+can read and write is timed; COCO is the reference. Rows print write and read
+seconds, the ratios to COCO and whether both are within the target; the
+instance count read back is checked. There are no assertions on time: the
+figures depend on the machine and its load.
+
+Adding a format is one row in :data:`CASES` (options for its writer, and a
+dataset builder when it needs something else than still images, e.g. video
+frames for a video-only format).
+
+Usage:
+    python benchmarks/formats_io.py [--instances 100000] [--repeat 1] [--formats cvat,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posekit.core import Instance
+from posekit.dataset import ImageRecord, LabeledImage, PoseDataset
+from posekit.formats.registry import FORMATS, get_format
+from posekit.skeleton import get_preset
+
+TARGET_RATIO = 3.0
+PER_IMAGE = 4
+
+
+def still_images(count: int, seed: int = 0) -> PoseDataset:
+    """``count`` people on ``count / 4`` still images (640x480), COCO-17."""
+    skeleton = get_preset("coco17")
+    rng = np.random.default_rng(seed)
+    k = skeleton.num_keypoints
+    xy = np.round(rng.uniform(0, 640, (count, k, 2)), 2).astype(np.float32)
+    vis = rng.choice(np.array([0, 1, 2], np.uint8), size=(count, k), p=[0.2, 0.2, 0.6])
+    images = []
+    for start in range(0, count, PER_IMAGE):
+        number = start // PER_IMAGE
+        instances = [Instance(xy[i], vis[i]) for i in range(start, min(count, start + PER_IMAGE))]
+        images.append(
+            LabeledImage(ImageRecord(f"images/{number:06d}.jpg", 640, 480, id=number + 1),
+                         instances)
+        )  # fmt: skip
+    return PoseDataset(skeleton, images)
+
+
+@dataclass
+class Case:
+    """One benchmark row: writer options and the dataset to use."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+    dataset: Callable[[int], PoseDataset] = still_images
+
+
+#: The rows, by format name (COCO is the reference and always runs first).
+CASES: dict[str, Case] = {
+    "coco": Case(),
+    "cvat": Case(),
+    "supervisely": Case(),
+}
+
+
+def _destination(root: Path, name: str) -> Path:
+    spec = get_format(name)
+    if spec.kind == "folder":
+        return root / name
+    return root / f"{name}{spec.extensions[0] if spec.extensions else '.dat'}"
+
+
+def _time(name: str, dataset: PoseDataset, root: Path, repeat: int) -> tuple[float, float, int]:
+    spec = get_format(name)
+    best_write = best_read = float("inf")
+    count = -1
+    for _ in range(repeat):
+        target = _destination(root, name)
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        t0 = time.perf_counter()
+        written = spec.write(dataset, target, media=None, **CASES[name].options)
+        t1 = time.perf_counter()
+        again = spec.read(Path(written) if spec.kind == "file" else target, dataset.skeleton)
+        t2 = time.perf_counter()
+        best_write, best_read = min(best_write, t1 - t0), min(best_read, t2 - t1)
+        count = again.num_instances
+    return best_write, best_read, count
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instances", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--formats", default="", help="comma-separated names (default: all)")
+    args = parser.parse_args(argv)
+    wanted = [n for n in args.formats.split(",") if n] or list(CASES)
+    names = ["coco"] + [n for n in wanted if n != "coco"]
+    datasets: dict[Callable[[int], PoseDataset], PoseDataset] = {}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="posekit-formats-io-") as tmp:
+        for name in names:
+            spec = FORMATS.get(name)
+            if spec is None or spec.read is None or spec.write is None:
+                print(f"{name:<12} skipped: not a readable and writable format in the table")
+                continue
+            case = CASES.get(name, Case())
+            dataset = datasets.get(case.dataset)
+            if dataset is None:
+                dataset = datasets[case.dataset] = case.dataset(args.instances)
+            write_s, read_s, count = _time(name, dataset, Path(tmp), args.repeat)
+            rows.append((name, write_s, read_s, count, dataset.num_instances))
+    coco_write, coco_read = rows[0][1], rows[0][2]
+    print(f"{args.instances} instances ({PER_IMAGE} per image, COCO-17), best of {args.repeat}")
+    print(f"{'format':<12} {'write s':>8} {'read s':>8} {'write/COCO':>10} {'read/COCO':>10}  "
+          f"{'within ' + str(TARGET_RATIO) + 'x':<10} instances")  # fmt: skip
+    for name, write_s, read_s, count, expected in rows:
+        rw, rr = write_s / coco_write, read_s / coco_read
+        ok = "yes" if rw <= TARGET_RATIO and rr <= TARGET_RATIO else "NO"
+        check = "" if count == expected else f" (read back {count} of {expected}!)"
+        print(f"{name:<12} {write_s:8.2f} {read_s:8.2f} {rw:10.2f} {rr:10.2f}  {ok:<10} "
+              f"{count}{check}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

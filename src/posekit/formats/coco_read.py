@@ -1,0 +1,561 @@
+"""Reading COCO keypoints dicts into a :class:`~posekit.dataset.PoseDataset`.
+
+All of the input is validated before anything is returned; the checks run on
+whole numpy arrays so that 100k-annotation files read fast (see
+:mod:`posekit.formats.coco` for the round-trip rules).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from posekit.core import Instance
+from posekit.dataset import ImageRecord, LabeledImage, PoseDataset
+from posekit.formats.coco_schema import (
+    ABSENT,
+    ANNOTATION_KEYS,
+    IMAGE_KEYS,
+    OPTIONAL_NULLABLE,
+    POSEKIT_FIELD,
+    STASH_KEY,
+    TOP_KEYS,
+    CocoFormatError,
+    element_name,
+    geometry_crc,
+    is_int,
+    is_number,
+)
+from posekit.formats.numbers import decode_xywh_boxes, encode_xywh_boxes, shortest_decimals
+from posekit.gc_pause import gc_paused
+from posekit.media.paths import UnsafePathError, safe_relative_name
+from posekit.skeleton import Skeleton, SkeletonError, names_mapping, preset_for_names
+from posekit.statuses import INSTANCE_STATUSES
+
+__all__ = ["from_coco"]
+
+
+def _pick_category(
+    categories: list[Any], skeleton: Skeleton | None, source: str
+) -> tuple[int, dict[str, Any]]:
+    candidates = []
+    for c, category in enumerate(categories):
+        if not isinstance(category, dict):
+            raise CocoFormatError(f"{source}: categories[{c}] is not an object")
+        if not is_int(category.get("id")):
+            raise CocoFormatError(
+                f"{source}: {element_name('categories', c, category)}: 'id' must be an integer"
+            )
+        if category.get("keypoints"):
+            candidates.append(c)
+    if len(candidates) > 1 and skeleton is not None:
+        named = [c for c in candidates if categories[c].get("name") == skeleton.category]
+        candidates = named or candidates
+    if not candidates:
+        raise CocoFormatError(
+            f"{source}: no category has a 'keypoints' list; this is not a COCO keypoints file"
+        )
+    if len(candidates) > 1:
+        ids = ", ".join(str(categories[c]["id"]) for c in candidates)
+        raise CocoFormatError(
+            f"{source}: {len(candidates)} keypoint categories (ids {ids}); posekit reads one "
+            "keypoint category per dataset"
+        )
+    c = candidates[0]
+    category = categories[c]
+    names = category["keypoints"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CocoFormatError(
+            f"{source}: {element_name('categories', c, category)}: "
+            "'keypoints' must be a list of names"
+        )
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise CocoFormatError(
+            f"{source}: {element_name('categories', c, category)}: "
+            f"keypoint name {dup!r} appears twice"
+        )
+    return c, category
+
+
+def _fail_values(source: str, where: str, raw: Any, what: str, expected: int | None) -> None:
+    """Slow path: find why a list of numbers did not convert, and raise."""
+    if not isinstance(raw, list):
+        raise CocoFormatError(
+            f"{source}: {where}: {what!r} must be a list, got {type(raw).__name__}"
+        )
+    for j, value in enumerate(raw):
+        if not is_number(value):
+            raise CocoFormatError(
+                f"{source}: {where}: {what!r} value #{j} is {value!r}, expected a number"
+            )
+    if expected is not None and len(raw) != expected:
+        raise CocoFormatError(
+            f"{source}: {where}: {what!r} has {len(raw)} values, expected {expected}"
+        )
+
+
+def _number_matrix(
+    lists: list[Any], width: int, owners: list[int], anns: list[Any], source: str, what: str
+) -> np.ndarray:
+    """``(N, width) float64`` from lists already checked to have ``width`` items.
+
+    ``np.array`` picks a numeric dtype only if every item is a number (a string gives
+    a text array, ``None`` or a list an object array), which checks the types in C.
+    """
+    if not lists:
+        return np.zeros((0, width), dtype=np.float64)
+    matrix = np.array(lists)
+    if matrix.ndim == 2 and matrix.dtype.kind in "iufb":
+        return matrix.astype(np.float64, copy=False)
+    for raw, a in zip(lists, owners):
+        _fail_values(source, element_name("annotations", a, anns[a]), raw, what, width)
+    return np.array(lists, dtype=np.float64)  # all numbers: integers beyond int64
+
+
+def _new_instance(fields: dict[str, Any]) -> Instance:
+    # Instance.__post_init__ costs ~100 us; the arrays here were validated in bulk
+    # (shapes, dtypes, 0/1/2 visibility, finiteness, zeroed unlabeled points, box
+    # order, status/source), so build the object directly to keep 100k-annotation
+    # imports fast.
+    instance = object.__new__(Instance)
+    instance.__dict__ = fields
+    return instance
+
+
+def from_coco(
+    data: Mapping[str, Any], skeleton: Skeleton | None = None, *, source: str = "COCO file"
+) -> PoseDataset:
+    """Read a COCO keypoints dict into a :class:`PoseDataset`, validating all of it first.
+
+    Args:
+        data: The parsed JSON object (``images``, ``annotations``, ``categories``).
+        skeleton: The project template. The file's keypoints are mapped onto it by
+            name (a file keypoint it lacks is an error; its points missing from the
+            file become not labeled). Without it the file's keypoint names must be
+            those of a shipped preset (never guessed from their number).
+        source: What to call the input in error messages (a path).
+
+    Returns:
+        The dataset; nothing is returned unless the whole input is valid.
+
+    Raises:
+        CocoFormatError: naming the bad element, e.g.
+            ``annotations[12] (id 4711): 'keypoints' has 48 values, expected 51
+            (17 keypoints x 3)``.
+
+    Example:
+        >>> ds = from_coco(json.loads(Path("person_keypoints.json").read_text()))  # doctest: +SKIP
+    """
+    with gc_paused():
+        return _from_coco(data, skeleton, source)
+
+
+def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) -> PoseDataset:
+    if not isinstance(data, Mapping):
+        raise CocoFormatError(
+            f"{source}: expected a JSON object with 'images', 'annotations' and 'categories', "
+            f"got {type(data).__name__}"
+        )
+    missing = [key for key in ("images", "annotations", "categories") if key not in data]
+    if missing:
+        raise CocoFormatError(f"{source}: missing required key {missing[0]!r}")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data[key], list):
+            raise CocoFormatError(
+                f"{source}: {key!r} must be a list, got {type(data[key]).__name__}"
+            )
+    info, licenses = data.get("info"), data.get("licenses")
+    if info is not None and not isinstance(info, dict):
+        raise CocoFormatError(f"{source}: 'info' must be an object")
+    if licenses is not None and not isinstance(licenses, list):
+        raise CocoFormatError(f"{source}: 'licenses' must be a list")
+
+    categories: list[Any] = data["categories"]
+    cat_index, category = _pick_category(categories, skeleton, source)
+    cat_where = f"{source}: {element_name('categories', cat_index, category)}"
+    file_names: list[str] = category["keypoints"]
+    k_file = len(file_names)
+    if skeleton is None:
+        skeleton = preset_for_names(file_names)
+        if skeleton is None:
+            raise CocoFormatError(
+                f"{cat_where}: keypoints {file_names[:4]}{'...' if k_file > 4 else ''} "
+                f"({k_file} names) match no shipped preset; pass the project template "
+                "(skeleton=...) that carries this layout's OKS sigmas"
+            )
+    try:
+        mapping = names_mapping(file_names, skeleton, strict=True)
+    except SkeletonError as exc:
+        raise CocoFormatError(f"{cat_where}: {exc}") from None
+    k = skeleton.num_keypoints
+    identity = k == k_file and bool(np.array_equal(mapping, np.arange(k)))
+    cat_id: int = category["id"]
+    other_cat_ids = {c["id"] for i, c in enumerate(categories) if i != cat_index}
+
+    # ---- images
+    records: list[ImageRecord] = []
+    image_pos: dict[int, int] = {}
+    names_seen: dict[str, int] = {}
+    for i, img in enumerate(data["images"]):
+        if type(img) is not dict:
+            raise CocoFormatError(f"{source}: images[{i}] is not an object")
+        image_id = img.get("id")
+        where = f"{source}: {element_name('images', i, img)}"
+        if not is_int(image_id):
+            raise CocoFormatError(f"{where}: 'id' must be an integer, got {image_id!r}")
+        if image_id in image_pos:
+            raise CocoFormatError(
+                f"{where}: duplicate image id {image_id} (also images[{image_pos[image_id]}])"
+            )
+        image_pos[image_id] = i
+        name = img.get("file_name")
+        try:
+            safe_relative_name(name)
+        except UnsafePathError as exc:
+            raise CocoFormatError(f"{where}: 'file_name': {exc}") from None
+        if name in names_seen:
+            raise CocoFormatError(
+                f"{where}: file_name {name!r} is also used by images[{names_seen[name]}]"
+            )
+        names_seen[name] = i
+        size = []
+        for key in ("width", "height"):
+            value = img.get(key)
+            if not is_number(value) or not math.isfinite(value) or value != int(value):
+                raise CocoFormatError(f"{where}: {key!r} must be an integer, got {value!r}")
+            if value <= 0:
+                raise CocoFormatError(f"{where}: {key!r} must be positive, got {value!r}")
+            size.append(int(value))
+        extra = {key: v for key, v in img.items() if key not in IMAGE_KEYS}
+        records.append(ImageRecord(name, size[0], size[1], image_id, extra))
+
+    # ---- annotations: one cheap pass to collect, then vectorised checks
+    anns: list[Any] = data["annotations"]
+    ann_seen: dict[int, int] = {}
+    rows: list[int] = []  # annotation index of each keypoint-category annotation
+    row_image: list[int] = []
+    kp_lists: list[Any] = []
+    kp_owner: list[int] = []  # row of each present keypoints list
+    box_lists: list[Any] = []
+    box_owner: list[int] = []
+    extra_annotations: list[dict[str, Any]] = []
+    for a, ann in enumerate(anns):
+        if type(ann) is not dict:
+            raise CocoFormatError(f"{source}: annotations[{a}] is not an object")
+        ann_id = ann.get("id")
+        if not is_int(ann_id):
+            raise CocoFormatError(
+                f"{source}: {element_name('annotations', a, ann)}: 'id' must be an integer, "
+                f"got {ann_id!r}"
+            )
+        if ann_id in ann_seen:
+            raise CocoFormatError(
+                f"{source}: {element_name('annotations', a, ann)}: duplicate annotation id "
+                f"(also annotations[{ann_seen[ann_id]}])"
+            )
+        ann_seen[ann_id] = a
+        image_id = ann.get("image_id")
+        position = image_pos.get(image_id) if is_int(image_id) else None
+        if position is None:
+            raise CocoFormatError(
+                f"{source}: {element_name('annotations', a, ann)}: 'image_id' {image_id!r} is not "
+                "the id of any image"
+            )
+        if ann.get("category_id") != cat_id:
+            if ann.get("category_id") not in other_cat_ids:
+                raise CocoFormatError(
+                    f"{source}: {element_name('annotations', a, ann)}: 'category_id' "
+                    f"{ann.get('category_id')!r} is not the id of any category"
+                )
+            extra_annotations.append(ann)
+            continue
+        row = len(rows)
+        rows.append(a)
+        row_image.append(position)
+        keypoints = ann.get("keypoints")
+        if keypoints is not None:
+            if type(keypoints) is not list:
+                _fail_values(
+                    source, element_name("annotations", a, ann), keypoints, "keypoints", None
+                )
+            kp_lists.append(keypoints)
+            kp_owner.append(row)
+        bbox = ann.get("bbox")
+        if bbox is not None:
+            if type(bbox) is not list:
+                _fail_values(source, element_name("annotations", a, ann), bbox, "bbox", 4)
+            box_lists.append(bbox)
+            box_owner.append(row)
+
+    n = len(rows)
+
+    def where_row(row: int) -> str:
+        return f"{source}: {element_name('annotations', rows[row], anns[rows[row]])}"
+
+    # ---- keypoints
+    lengths = np.fromiter(map(len, kp_lists), dtype=np.int64, count=len(kp_lists))
+    bad = np.flatnonzero(lengths != 3 * k_file)
+    if bad.size:
+        j = int(bad[0])
+        raise CocoFormatError(
+            f"{where_row(kp_owner[j])}: 'keypoints' has {lengths[j]} values, expected "
+            f"{3 * k_file} ({k_file} keypoints x 3)"
+        )
+    given = _number_matrix(
+        kp_lists, 3 * k_file, [rows[r] for r in kp_owner], anns, source, "keypoints"
+    ).reshape(len(kp_lists), k_file, 3)
+    integer_input = given.dtype.kind in "iub"  # all JSON integers: the usual COCO case
+    finite = np.ones(given.shape[:2], bool) if integer_input else np.isfinite(given).all(axis=2)
+    if not finite.all():
+        j, p = (int(x[0]) for x in np.nonzero(~finite))
+        raise CocoFormatError(
+            f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has a non-finite "
+            f"value {given[j, p].tolist()}"
+        )
+    vis_given = given[:, :, 2]
+    bad_vis = ~((vis_given == 0) | (vis_given == 1) | (vis_given == 2))
+    if bad_vis.any():
+        j, p = (int(x[0]) for x in np.nonzero(bad_vis))
+        raise CocoFormatError(
+            f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has visibility "
+            f"{vis_given[j, p]:g}, expected 0, 1 or 2"
+        )
+    owner = np.asarray(kp_owner, dtype=np.int64)
+    file_xy = np.zeros((n, k_file, 2), dtype=np.float32)
+    file_vis = np.zeros((n, k_file), dtype=np.uint8)
+    file_xy[owner] = given[:, :, :2]
+    file_vis[owner] = vis_given
+    file_xy[file_vis == 0] = 0.0
+    # Rows whose export (from float32) would not reproduce the input exactly.
+    kp_stash = np.zeros(n, dtype=bool)
+    if identity and owner.size and integer_input:
+        # Integers below 2**24 are exact in float32 and are written back as integers;
+        # only unlabeled points with non-zero coordinates are not reproduced.
+        coords = given[:, :, :2]
+        # Cheap whole-array tests first; the per-row reduction runs only if one fails.
+        if np.any(coords[vis_given == 0]) or np.abs(coords).max() >= 2**24:
+            kp_stash[owner] = ((vis_given == 0)[:, :, None] & (coords != 0)).any(axis=(1, 2)) | (
+                np.abs(coords) >= 2**24
+            ).any(axis=(1, 2))
+    elif identity and owner.size:
+        rebuilt = np.concatenate([shortest_decimals(file_xy[owner]), vis_given[:, :, None]], axis=2)
+        rebuilt[:, :, :2][vis_given == 0] = 0.0
+        kp_stash[owner] = (rebuilt != given).any(axis=(1, 2))
+    if identity:
+        xy, vis = file_xy, file_vis
+    else:
+        valid = mapping >= 0
+        safe = np.where(valid, mapping, 0)
+        xy = np.where(valid[None, :, None], file_xy[:, safe], 0.0).astype(np.float32)
+        vis = np.where(valid[None, :], file_vis[:, safe], 0).astype(np.uint8)
+    file_num_labeled = np.count_nonzero(file_vis, axis=1) if n else np.zeros(0, np.int64)
+
+    # ---- boxes
+    box_lengths = np.fromiter(map(len, box_lists), dtype=np.int64, count=len(box_lists))
+    bad = np.flatnonzero(box_lengths != 4)
+    if bad.size:
+        j = int(bad[0])
+        raise CocoFormatError(
+            f"{where_row(box_owner[j])}: 'bbox' has {box_lengths[j]} values, expected 4 "
+            "(x, y, width, height)"
+        )
+    xywh = _number_matrix(box_lists, 4, [rows[r] for r in box_owner], anns, source, "bbox")
+    bad = np.flatnonzero(~np.isfinite(xywh).all(axis=1) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0))
+    if bad.size:
+        j = int(bad[0])
+        raise CocoFormatError(
+            f"{where_row(box_owner[j])}: 'bbox' {box_lists[j]!r} must be finite with "
+            "non-negative width and height"
+        )
+    boxes = decode_xywh_boxes(xywh)
+    box_stash = (encode_xywh_boxes(boxes) != xywh).any(axis=1)
+    # Export writes integral values as JSON integers; keep boxes written as 15.0 so the
+    # text round-trips too. Only rows holding an integral value need the type scan.
+    integral_rows = np.flatnonzero(~box_stash & (xywh == np.trunc(xywh)).any(axis=1))
+    for j in integral_rows.tolist():
+        if any(type(v) is float and v == int(v) for v in box_lists[j]):
+            box_stash[j] = True
+    box_of_row = np.full(n, -1, dtype=np.int64)
+    box_of_row[np.asarray(box_owner, dtype=np.int64)] = np.arange(len(box_owner))
+
+    # ---- instances
+    # Rows that may need a stash or a closer look; the rest take the fast path below.
+    has_keypoints = np.zeros(n, dtype=bool)
+    has_keypoints[owner] = True
+    box_of_row_stash = np.zeros(n, dtype=bool)
+    box_of_row_stash[box_of_row >= 0] = box_stash[box_of_row[box_of_row >= 0]]
+    special = (kp_stash | box_of_row_stash | ~has_keypoints).tolist()
+    counts = file_num_labeled.tolist()
+    box_index = box_of_row.tolist()
+    xy_rows, vis_rows, box_rows = list(xy), list(vis), list(boxes)
+    isfinite = math.isfinite
+    per_image: list[list[Instance]] = [[] for _ in records]
+    for row, a in enumerate(rows):
+        ann = anns[a]
+        iscrowd = ann.get("iscrowd", ABSENT)
+        area = ann.get("area")
+        score = track_id = None
+        segmentation = ann.get("segmentation")
+        raw_count = ann.get("num_keypoints", ABSENT)
+        b = box_index[row]
+        stash: dict[str, Any] | None = None
+        if (
+            special[row]
+            or type(iscrowd) is not int
+            or not 0 <= iscrowd <= 1
+            or not (area is None or (type(area) is float and isfinite(area)))
+            or type(raw_count) is not int
+            or raw_count != counts[row]
+            or "score" in ann
+            or "track_id" in ann
+            or (area is None and "area" in ann)
+            or (segmentation is None and "segmentation" in ann)
+            or (b < 0 and "bbox" in ann)
+        ):
+            stash, iscrowd, area, score, track_id = _annotation_fields(
+                ann, where_row(row), counts[row], identity, bool(kp_stash[row]),
+                bool(box_of_row_stash[row]),
+            )  # fmt: skip
+        status, origin, keypoint_scores = "accepted", "manual", None
+        review = ann.get(POSEKIT_FIELD)
+        if review is not None:
+            status, origin, keypoint_scores = _read_review(
+                review, where_row(row), k_file, mapping, identity
+            )
+        extra = (
+            {key: v for key, v in ann.items() if key not in ANNOTATION_KEYS}
+            if not ANNOTATION_KEYS.issuperset(ann)
+            else {}
+        )
+        instance = _new_instance(
+            {
+                "keypoints": xy_rows[row],
+                "visibility": vis_rows[row],
+                "keypoint_scores": keypoint_scores,
+                "box": box_rows[b] if b >= 0 else None,
+                "score": score,
+                "source": origin,
+                "status": status,
+                "track_id": track_id,
+                "iscrowd": iscrowd == 1,
+                "area": area,
+                "segmentation": segmentation,
+                "id": ann["id"],
+                "extra": extra,
+            }
+        )
+        if stash:
+            if "keypoints" in stash or "bbox" in stash or "num_keypoints" in stash:
+                stash["crc"] = geometry_crc(instance)
+            extra[STASH_KEY] = stash
+        per_image[row_image[row]].append(instance)
+
+    return PoseDataset(
+        skeleton=skeleton,
+        images=[LabeledImage(record, items) for record, items in zip(records, per_image)],
+        category_id=cat_id,
+        info=info,
+        licenses=licenses,
+        category=category if identity else None,
+        extra_categories=[c for i, c in enumerate(categories) if i != cat_index],
+        extra_annotations=extra_annotations,
+        extra={key: v for key, v in data.items() if key not in TOP_KEYS},
+    )
+
+
+def _annotation_fields(
+    ann: dict[str, Any],
+    where: str,
+    count: int,
+    identity: bool,
+    keypoints_differ: bool,
+    bbox_differs: bool,
+) -> tuple[dict[str, Any], int, float | None, float | None, int | None]:
+    """Slow path of :func:`from_coco` for one annotation: validate the scalar fields
+    and build the round-trip stash. Returns ``(stash, iscrowd, area, score, track_id)``."""
+    stash: dict[str, Any] = {}
+    if "keypoints" not in ann:
+        stash.setdefault("absent", []).append("keypoints")
+    elif keypoints_differ:
+        stash["keypoints"] = ann["keypoints"]
+    if bbox_differs:
+        stash["bbox"] = ann["bbox"]
+    raw_count = ann.get("num_keypoints", ABSENT)
+    if raw_count is ABSENT:
+        stash.setdefault("absent", []).append("num_keypoints")
+    elif type(raw_count) is not int or raw_count != count:
+        if not is_number(raw_count):
+            raise CocoFormatError(f"{where}: 'num_keypoints' must be an integer, got {raw_count!r}")
+        if identity:
+            stash["num_keypoints"] = raw_count
+    iscrowd = ann.get("iscrowd", ABSENT)
+    if iscrowd is ABSENT:
+        stash.setdefault("absent", []).append("iscrowd")
+        iscrowd = 0
+    elif type(iscrowd) not in (int, float, bool) or iscrowd not in (0, 1):
+        raise CocoFormatError(f"{where}: 'iscrowd' must be 0 or 1, got {iscrowd!r}")
+    elif type(iscrowd) is not int:
+        stash.setdefault("raw", {})["iscrowd"] = iscrowd
+    scalars: dict[str, Any] = {}
+    for key, kind in (("area", float), ("score", float), ("track_id", int)):
+        value = ann.get(key)
+        if value is None:
+            scalars[key] = None
+            continue
+        if (
+            not is_number(value)
+            or not math.isfinite(value)
+            or (kind is int and value != int(value))
+        ):
+            raise CocoFormatError(
+                f"{where}: {key!r} must be a finite {'integer' if kind is int else 'number'}, "
+                f"got {value!r}"
+            )
+        scalars[key] = kind(value)
+        if type(value) is not kind:
+            stash.setdefault("raw", {})[key] = value
+    for key in OPTIONAL_NULLABLE:
+        if key in ann and ann[key] is None:
+            stash.setdefault("null", []).append(key)
+    return stash, int(iscrowd), scalars["area"], scalars["score"], scalars["track_id"]
+
+
+def _read_review(
+    review: Any, where: str, k_file: int, mapping: np.ndarray, identity: bool
+) -> tuple[str, str, np.ndarray | None]:
+    if not isinstance(review, dict):
+        raise CocoFormatError(f"{where}: {POSEKIT_FIELD!r} must be an object")
+    unknown = set(review) - {"status", "source", "keypoint_scores"}
+    if unknown:
+        raise CocoFormatError(f"{where}: {POSEKIT_FIELD!r} has unknown key {sorted(unknown)[0]!r}")
+    status = review.get("status", "accepted")
+    if status not in INSTANCE_STATUSES:
+        raise CocoFormatError(
+            f"{where}: {POSEKIT_FIELD}.status {status!r} is not one of "
+            f"{', '.join(INSTANCE_STATUSES)}"
+        )
+    origin = review.get("source", "manual")
+    if not isinstance(origin, str) or not (origin == "manual" or origin.startswith("model:")):
+        raise CocoFormatError(
+            f"{where}: {POSEKIT_FIELD}.source must be 'manual' or 'model:<name>', got {origin!r}"
+        )
+    raw_scores = review.get("keypoint_scores")
+    if raw_scores is None:
+        return status, origin, None
+    if (
+        not isinstance(raw_scores, list)
+        or len(raw_scores) != k_file
+        or not all(is_number(s) and math.isfinite(s) for s in raw_scores)
+    ):
+        raise CocoFormatError(
+            f"{where}: {POSEKIT_FIELD}.keypoint_scores must be {k_file} finite numbers"
+        )
+    scores = np.asarray(raw_scores, dtype=np.float32)
+    if not identity:
+        scores = np.where(mapping >= 0, scores[np.where(mapping >= 0, mapping, 0)], 0.0)
+        scores = scores.astype(np.float32)
+    return status, origin, scores

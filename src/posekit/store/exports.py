@@ -1,0 +1,265 @@
+"""Exporting projects from a workspace to any writable format (COCO, YOLO, ...).
+
+:func:`export` writes through the format table
+(:mod:`posekit.formats.registry`); :func:`export_coco` and :func:`export_yolo`
+are the same with the format's own options spelled out. One default-status
+policy for every format: without ``statuses`` only
+:data:`posekit.statuses.DEFAULT_EXPORT_STATUSES` (``accepted``) instances are
+written, so unreviewed predictions never become labels by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from posekit.dataset import ImageRecord, LabeledImage, PoseDataset, fill_missing_ids
+from posekit.gc_pause import gc_paused
+from posekit.statuses import DEFAULT_EXPORT_STATUSES, check_instance_statuses
+from posekit.store.errors import StoreError
+from posekit.store.records import Dataset, Item, Project
+from posekit.store.video_exports import add_videos
+from posekit.store.workspace import Workspace
+
+__all__ = [
+    "ExportReport",
+    "export",
+    "export_coco",
+    "export_yolo",
+    "project_to_coco",
+    "project_to_dataset",
+]
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote: the output path and the numbers of images/instances."""
+
+    path: Path
+    images: int
+    instances: int
+    elapsed: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.images} images, {self.instances} instances -> {self.path} "
+            f"({self.elapsed:.1f} s)"
+        )
+
+
+def _unique_ids(preferred: Sequence[int | None]) -> list[int]:
+    """Keep each preferred id the first time it appears; number the rest after the max."""
+    seen: set[int] = set()
+    kept: list[int | None] = []
+    for value in preferred:
+        if value is not None and value not in seen:
+            seen.add(value)
+            kept.append(value)
+        else:
+            kept.append(None)
+    return fill_missing_ids(kept)
+
+
+def project_to_dataset(
+    ws: Workspace,
+    project: Project | str,
+    *,
+    dataset: Dataset | str | None = None,
+    statuses: Sequence[str] | None = None,
+    require_media: bool = False,
+) -> tuple[PoseDataset, dict[str, Path]]:
+    """A :class:`posekit.dataset.PoseDataset` of a project (or one dataset).
+
+    Image and annotation ids are the ids of the imported file where there was
+    one (and they are unique), else new ids after the largest. With several
+    datasets, file names are prefixed by the dataset name.
+
+    Args:
+        statuses: Keep only instances with these review statuses (default
+            :data:`posekit.statuses.DEFAULT_EXPORT_STATUSES`; pass
+            :data:`posekit.statuses.INSTANCE_STATUSES` for all).
+        require_media: Raise if an item has no media file.
+
+    Returns:
+        ``(dataset, image_paths)`` where ``image_paths`` maps exported file names
+        to the stored media files.
+    """
+    project = ws._resolve_project(project)
+    try:
+        kept_statuses = check_instance_statuses(
+            DEFAULT_EXPORT_STATUSES if statuses is None else statuses
+        )
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
+    if dataset is None:
+        datasets = ws.list_datasets(project)
+    else:
+        datasets = [ws._resolve_dataset(project, dataset)]
+    prefix = len(datasets) > 1
+    items: list[tuple[Dataset, Item]] = []
+    for ds in datasets:
+        items.extend((ds, item) for item in ws.list_items(project, dataset=ds))
+    if require_media:
+        missing = [item.file_name for _, item in items if item.path is None]
+        if missing:
+            raise StoreError(
+                f"{len(missing)} item(s) of project {project.name!r} have no media file "
+                f"(imported without images), e.g. {missing[0]!r}"
+            )
+    by_item = ws.instances_of_datasets([ds.id for ds in datasets], kept_statuses)
+    image_ids = _unique_ids([item.external_id for _, item in items])
+    per_item = [by_item.get(item.id, []) for _, item in items]
+    ann_ids = iter(_unique_ids([external for kept in per_item for _, external in kept]))
+    images = []
+    paths: dict[str, Path] = {}
+    for (ds, item), image_id, kept in zip(items, image_ids, per_item):
+        name = f"{ds.name}/{item.file_name}" if prefix else item.file_name
+        if item.path is not None:
+            paths[name] = item.path
+        instances = []
+        for inst, _ in kept:
+            inst.id = next(ann_ids)
+            instances.append(inst)
+        images.append(
+            LabeledImage(
+                image=ImageRecord(name, item.width, item.height, id=image_id, extra=item.extra),
+                instances=instances,
+            )
+        )
+    metas = [ds.extra["coco"] for ds in datasets if ds.extra.get("coco")]
+    meta: dict[str, Any] = dict(metas[0]) if metas else {}
+    if len(datasets) > 1:
+        # Other-category annotations and unknown top-level fields belong to one
+        # imported file; they are written back only when exporting that dataset.
+        for key in ("extra_annotations", "extra_categories", "extra"):
+            meta.pop(key, None)
+    pose_dataset = PoseDataset(
+        skeleton=project.template,
+        images=images,
+        category_id=int(meta.get("category_id", 1)),
+        info=meta.get("info"),
+        licenses=meta.get("licenses"),
+        category=meta.get("category"),
+        extra_categories=list(meta.get("extra_categories", [])),
+        extra_annotations=list(meta.get("extra_annotations", [])),
+        extra=dict(meta.get("extra", {})),
+    )
+    add_videos(ws, pose_dataset, [item for _, item in items], kept_statuses)
+    return pose_dataset, paths
+
+
+#: The former name of :func:`project_to_dataset` (posekit 0.1.0), kept for callers.
+project_to_coco = project_to_dataset
+
+
+def export(
+    ws: Workspace,
+    project: Project | str,
+    destination: str | os.PathLike[str],
+    *,
+    format: str = "coco",
+    dataset: Dataset | str | None = None,
+    statuses: Sequence[str] | None = None,
+    **options: Any,
+) -> ExportReport:
+    """Write a project (or one dataset) in a writable format of the format table.
+
+    Args:
+        ws: The workspace.
+        project: Project (or its name).
+        destination: The file or folder to write (see the format's ``kind``).
+        format: A writable format name (:func:`posekit.formats.registry.writable_formats`).
+        dataset: Only this dataset.
+        statuses: Keep only instances with these review statuses; default the
+            format's ``default_statuses`` (:data:`posekit.statuses.DEFAULT_EXPORT_STATUSES`).
+        options: The format writer's own options (e.g. YOLO ``split``, ``link``,
+            ``val_fraction``).
+
+    Returns:
+        An :class:`ExportReport` whose ``path`` is the main file written.
+
+    Raises:
+        StoreError: An unknown status, or an item without media for a format
+            that carries the images.
+    """
+    from posekit.formats.registry import get_format
+
+    spec = get_format(format)
+    if spec.write is None:
+        raise StoreError(f"posekit cannot write the {spec.title} format ({format!r})")
+    start = time.perf_counter()
+    with gc_paused():  # 100k instances and their dicts hold no reference cycles
+        pose_dataset, media = project_to_dataset(
+            ws,
+            project,
+            dataset=dataset,
+            statuses=spec.default_statuses if statuses is None else statuses,
+            # Folder formats carry the image files; a file format only names them.
+            require_media=spec.kind == "folder",
+        )
+        destination = Path(destination)
+        write = spec.write
+        if format == "coco" and pose_dataset.videos:
+            # COCO with PoseTrack18 per-image video fields (vid_id, frame_id, nframes,
+            # is_labeled) and track_id: read back by the COCO import without loss.
+            from posekit.formats.posetrack import write_posetrack
+
+            write = write_posetrack
+        written = write(pose_dataset, destination, media=media, **options)
+    n_instances = sum(len(image.instances) for image in pose_dataset.images)
+    return ExportReport(
+        Path(written) if written is not None else destination,
+        len(pose_dataset.images),
+        n_instances,
+        time.perf_counter() - start,
+    )
+
+
+def export_coco(
+    ws: Workspace,
+    project: Project | str,
+    out_path: str | os.PathLike[str],
+    *,
+    dataset: Dataset | str | None = None,
+    statuses: Sequence[str] | None = None,
+) -> ExportReport:
+    """Write a project (or one dataset) as a COCO keypoints file (atomically).
+
+    Lossless for what COCO can carry plus posekit's own fields (ids, scores,
+    track ids, crowd flags, segmentations, review status, unknown fields), via
+    :func:`posekit.formats.coco.to_coco`.
+
+    Args:
+        statuses: Keep only instances with these review statuses (default
+            ``accepted`` only; :data:`posekit.statuses.INSTANCE_STATUSES` for all).
+    """
+    return export(ws, project, out_path, format="coco", dataset=dataset, statuses=statuses)
+
+
+def export_yolo(
+    ws: Workspace,
+    project: Project | str,
+    out_dir: str | os.PathLike[str],
+    *,
+    dataset: Dataset | str | None = None,
+    statuses: Sequence[str] | None = None,
+    split: str = "train",
+    link: bool = True,
+    val_fraction: float = 0.0,
+) -> ExportReport:
+    """Write a project as an Ultralytics YOLO pose dataset.
+
+    Only ``accepted`` instances by default (the one export policy): YOLO labels
+    cannot carry a review status. Every exported item needs its media file.
+
+    Returns:
+        An :class:`ExportReport` whose ``path`` is the dataset YAML.
+    """
+    return export(
+        ws, project, out_dir, format="yolo", dataset=dataset, statuses=statuses,
+        split=split, link=link, val_fraction=val_fraction,
+    )  # fmt: skip

@@ -1,0 +1,112 @@
+"""The plain records crossing the store's API: projects, datasets, items, instances.
+
+ORM rows never leave the store; these frozen dataclasses (and
+:class:`posekit.core.Instance`) do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from posekit.core import Instance
+from posekit.skeleton import Skeleton
+from posekit.store.codec import decode_instance
+
+__all__ = [
+    "Dataset",
+    "InstanceRecord",
+    "Item",
+    "Project",
+    "dataset_from_row",
+    "record_from_row",
+]
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project and the keypoint template stored with it."""
+
+    id: int
+    name: str
+    template: Skeleton
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named set of items in a project (``extra``: file-level import metadata)."""
+
+    id: int
+    project_id: int
+    name: str
+    created_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image (or, later, one video frame) of a dataset.
+
+    Attributes:
+        file_name: Original relative name (POSIX), unique within the dataset.
+        path: Absolute path of the stored media file, or None when the item was
+            registered without media (``copy_media=False`` imports).
+        media_path: ``path`` relative to the workspace ``media/`` folder.
+        status: One of :data:`ITEM_STATUSES`.
+        external_id: Image id in the file it was imported from (COCO), if any.
+        extra: Unknown per-image fields of the imported file, kept for export.
+    """
+
+    id: int
+    dataset_id: int
+    file_name: str
+    width: int
+    height: int
+    kind: str
+    status: str
+    media_path: str | None
+    path: Path | None
+    sha256: str | None
+    video_id: int | None
+    frame_index: int | None
+    external_id: int | None
+    created_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """An instance with its storage metadata.
+
+    ``instance.id`` is the database id; send ``version`` back to
+    :meth:`Workspace.update_instance`.
+    """
+
+    instance: Instance
+    item_id: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def id(self) -> int:
+        return int(self.instance.id)  # type: ignore[arg-type]
+
+
+def dataset_from_row(row: Any) -> Dataset:
+    """A :class:`Dataset` of a ``datasets`` row."""
+    return Dataset(row.id, row.project_id, row.name, row.created_at, dict(row.extra or {}))
+
+
+def record_from_row(row: Any) -> InstanceRecord:
+    """An :class:`InstanceRecord` of an ``instances`` row."""
+    return InstanceRecord(
+        instance=decode_instance(row),
+        item_id=row.item_id,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

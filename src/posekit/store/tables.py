@@ -1,0 +1,237 @@
+"""ORM tables of the project database (SQLAlchemy 2, typed ``Mapped[...]``).
+
+Portable to PostgreSQL: only generic column types, no SQLite-only SQL.
+
+Keypoint arrays are stored as ``LargeBinary`` holding the raw little-endian
+bytes of the numpy array (keypoints ``(K, 2) float32``, visibility ``(K,) uint8``,
+keypoint scores ``(K,) float32``, box ``(4,) float32``). Why not JSON lists:
+encoding/decoding is a single ``tobytes``/``frombuffer`` call (about 30x faster
+than building and parsing JSON lists of floats, which dominates bulk imports
+and exports of 100k annotations), values round-trip bit-exactly (no decimal
+printing of float32), rows are ~3x smaller, and ``BLOB``/``BYTEA`` exist in
+every database. Nobody filters on individual keypoint coordinates in SQL; what
+the web app filters on (instance status, source, score; item status) are
+ordinary indexed columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "DatasetRow",
+    "InstanceRow",
+    "ItemRow",
+    "ProjectRow",
+    "TrackRow",
+    "VideoRow",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current UTC time (stored naive-UTC portable via ``DateTime``)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all posekit tables."""
+
+
+class ProjectRow(Base):
+    """A project: a name and the keypoint template it was created with.
+
+    The template is stored as its full dict (JSON) so a project keeps its exact
+    template even if the shipped presets change later.
+    """
+
+    __tablename__ = "projects"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    template: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class DatasetRow(Base):
+    """A named set of items inside a project."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (
+        UniqueConstraint("project_id", "name", name="uq_dataset_project_name"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    #: File-level metadata of imports (COCO ``info``, ``licenses``, category id),
+    #: written back on export.
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class ItemRow(Base):
+    """One image (``kind='image'``) or, later, one video frame (``video_id``,
+    ``frame_index``).
+
+    ``media_path`` is relative to the workspace ``media/`` folder (POSIX
+    separators) or NULL for items registered without media (``copy_media=False``).
+    ``external_id`` keeps the image id of an imported COCO file so that export
+    can write the same ids back.
+    """
+
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "file_name", name="uq_item_dataset_file_name"),
+        Index("ix_items_dataset_status", "dataset_id", "status"),
+        Index("ix_items_dataset_sha256", "dataset_id", "sha256"),
+        # One item per frame of a video (frames of kind "frame", see VideoRow).
+        Index("ix_items_video_frame", "video_id", "frame_index", unique=True),
+        # Never reuse ids of deleted rows (SQLite would by default): a client
+        # holding an old id must get "not found", not someone else's row.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="image")
+    file_name: Mapped[str] = mapped_column(String(1000), nullable=False)
+    media_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="new")
+    video_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    frame_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    external_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class InstanceRow(Base):
+    """One annotated or predicted person on an item.
+
+    ``version`` starts at 1 and is incremented by every update; writers send
+    the version they read and the update is refused if it changed meanwhile
+    (optimistic concurrency).
+    """
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        # (item_id, status) also serves lookups by item_id alone. Few indexes on
+        # purpose: each one costs time on every bulk import. No index on score: the
+        # review queue orders items by the minimum score of their own predictions
+        # (an aggregate per item through this index), never by a global score scan.
+        Index("ix_instances_item_status", "item_id", "status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), nullable=False)
+    keypoints: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    visibility: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    keypoint_scores: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    box: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source: Mapped[str] = mapped_column(String(200), nullable=False, default="manual")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="accepted")
+    track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    iscrowd: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    area: Mapped[float | None] = mapped_column(Float, nullable=True)
+    segmentation: Mapped[Any | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    external_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Set by a person on a video frame (a keyframe of its track); predicted and
+    #: interpolated instances are not keyframes (accepted ones count as keyframes).
+    #: (No Python-side default: bulk inserts that do not name it get the server's.)
+    keyframe: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class VideoRow(Base):
+    """A video of a dataset: a stored file (``kind='file'``) or a folder of numbered
+    frames (``kind='frames'``). Its frames are items of kind ``frame`` (created when a
+    frame gets instances) addressed by ``frame_index``; pixels are decoded on demand.
+
+    ``decode_index`` is :meth:`posekit.media.video.VideoIndex.to_dict` (None for frame
+    folders), handed back to ``open_video(index=...)`` so the file is never re-scanned.
+    ``status``: ``new`` until a model or a person labeled it.
+    """
+
+    __tablename__ = "videos"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "file_name", name="uq_video_dataset_file_name"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="file")
+    file_name: Mapped[str] = mapped_column(String(1000), nullable=False)
+    media_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    fps: Mapped[float] = mapped_column(Float, nullable=False)
+    frame_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    duration: Mapped[float] = mapped_column(Float, nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    rotation: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="new")
+    decode_index: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class TrackRow(Base):
+    """A person track in a video: the instances on the video's frames whose
+    ``instances.track_id`` is ``track_id``. ``outside``: sorted frame indices where a
+    segment of the track ends (nothing is interpolated from there to the next
+    keyframe)."""
+
+    __tablename__ = "tracks"
+    __table_args__ = (
+        UniqueConstraint("video_id", "track_id", name="uq_track_video_track_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    video_id: Mapped[int] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), nullable=False
+    )
+    track_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    outside: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
