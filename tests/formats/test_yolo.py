@@ -79,7 +79,7 @@ def test_dataset_layout_and_yaml(exported: tuple[Path, PoseDataset], shared_data
     data_yaml, dataset = exported
     root = data_yaml.parent
     config = yaml.safe_load(data_yaml.read_text("utf-8"))
-    assert config["path"] == str(root.resolve())
+    assert "path" not in config  # relative to data.yaml's folder: loads wherever it is moved
     assert config["train"] == config["val"] == "images/train"
     assert config["kpt_shape"] == [17, 3]
     assert config["flip_idx"] == [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]

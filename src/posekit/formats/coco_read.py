@@ -7,7 +7,6 @@ whole numpy arrays so that 100k-annotation files read fast (see
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,13 +28,22 @@ from posekit.formats.coco_schema import (
     is_int,
     is_number,
 )
-from posekit.formats.numbers import decode_xywh_boxes, encode_xywh_boxes, shortest_decimals
+from posekit.formats.numbers import (
+    decode_xywh_boxes,
+    encode_xywh_boxes,
+    is_finite_number,
+    shortest_decimals,
+)
 from posekit.gc_pause import gc_paused
+from posekit.media import image as image_module
 from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.skeleton import Skeleton, SkeletonError, names_mapping, preset_for_names
 from posekit.statuses import INSTANCE_STATUSES
 
-__all__ = ["from_coco"]
+__all__ = ["FLOAT32_MAX", "from_coco"]
+
+#: Coordinates, boxes and areas are float32: larger magnitudes are refused, not inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _pick_category(
@@ -114,16 +122,6 @@ def _number_matrix(
     for raw, a in zip(lists, owners):
         _fail_values(source, element_name("annotations", a, anns[a]), raw, what, width)
     return np.array(lists, dtype=np.float64)  # all numbers: integers beyond int64
-
-
-def _new_instance(fields: dict[str, Any]) -> Instance:
-    # Instance.__post_init__ costs ~100 us; the arrays here were validated in bulk
-    # (shapes, dtypes, 0/1/2 visibility, finiteness, zeroed unlabeled points, box
-    # order, status/source), so build the object directly to keep 100k-annotation
-    # imports fast.
-    instance = object.__new__(Instance)
-    instance.__dict__ = fields
-    return instance
 
 
 def from_coco(
@@ -225,11 +223,13 @@ def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) 
         size = []
         for key in ("width", "height"):
             value = img.get(key)
-            if not is_number(value) or not math.isfinite(value) or value != int(value):
+            if not is_finite_number(value) or value != int(value):
                 raise CocoFormatError(f"{where}: {key!r} must be an integer, got {value!r}")
             if value <= 0:
                 raise CocoFormatError(f"{where}: {key!r} must be positive, got {value!r}")
             size.append(int(value))
+        if size[0] * size[1] > image_module.MAX_PIXELS:  # a typo, never a real image
+            raise CocoFormatError(f"{where}: size {size[0]}x{size[1]} is over the pixel limit")
         extra = {key: v for key, v in img.items() if key not in IMAGE_KEYS}
         records.append(ImageRecord(name, size[0], size[1], image_id, extra))
 
@@ -296,14 +296,30 @@ def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) 
     def where_row(row: int) -> str:
         return f"{source}: {element_name('annotations', rows[row], anns[rows[row]])}"
 
+    # Box-only annotations (no keypoints, or keypoints null) are kept as instances
+    # with every point not labeled; an annotation with neither is refused.
+    empty = np.ones(n, dtype=bool)
+    empty[np.asarray(kp_owner, dtype=np.int64)] = False
+    empty[np.asarray(box_owner, dtype=np.int64)] = False
+    if empty.any():
+        raise CocoFormatError(
+            f"{where_row(int(np.flatnonzero(empty)[0]))}: has neither 'keypoints' nor 'bbox'"
+        )
+
     # ---- keypoints
     lengths = np.fromiter(map(len, kp_lists), dtype=np.int64, count=len(kp_lists))
     bad = np.flatnonzero(lengths != 3 * k_file)
     if bad.size:
         j = int(bad[0])
+        if bad.size == lengths.size and len(set(lengths.tolist())) == 1 and lengths[j] % 3 == 0:
+            # Every annotation disagrees the same way: the category is what is wrong.
+            raise CocoFormatError(
+                f"{cat_where}: 'keypoints' names {k_file} keypoints but every annotation has "
+                f"{lengths[j] // 3} ({lengths[j]} values)"
+            )
         raise CocoFormatError(
             f"{where_row(kp_owner[j])}: 'keypoints' has {lengths[j]} values, expected "
-            f"{3 * k_file} ({k_file} keypoints x 3)"
+            f"{3 * k_file} ({k_file} keypoints x 3) as {cat_where.split(': ', 1)[-1]} says"
         )
     given = _number_matrix(
         kp_lists, 3 * k_file, [rows[r] for r in kp_owner], anns, source, "keypoints"
@@ -316,6 +332,14 @@ def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) 
             f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has a non-finite "
             f"value {given[j, p].tolist()}"
         )
+    if not integer_input and given.size:
+        too_big = (np.abs(given[:, :, :2]) > FLOAT32_MAX).any(axis=2)
+        if too_big.any():
+            j, p = (int(x[0]) for x in np.nonzero(too_big))
+            raise CocoFormatError(
+                f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has coordinates "
+                f"{given[j, p, :2].tolist()} beyond the float32 range"
+            )
     vis_given = given[:, :, 2]
     bad_vis = ~((vis_given == 0) | (vis_given == 1) | (vis_given == 2))
     if bad_vis.any():
@@ -371,7 +395,14 @@ def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) 
             f"{where_row(box_owner[j])}: 'bbox' {box_lists[j]!r} must be finite with "
             "non-negative width and height"
         )
-    boxes = decode_xywh_boxes(xywh)
+    with np.errstate(over="ignore"):  # overflow is refused just below
+        boxes = decode_xywh_boxes(xywh)
+    bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
+    if bad.size:
+        j = int(bad[0])
+        raise CocoFormatError(
+            f"{where_row(box_owner[j])}: 'bbox' {box_lists[j]!r} is beyond the float32 range"
+        )
     box_stash = (encode_xywh_boxes(boxes) != xywh).any(axis=1)
     # Export writes integral values as JSON integers; keep boxes written as 15.0 so the
     # text round-trips too. Only rows holding an integral value need the type scan.
@@ -392,7 +423,6 @@ def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) 
     counts = file_num_labeled.tolist()
     box_index = box_of_row.tolist()
     xy_rows, vis_rows, box_rows = list(xy), list(vis), list(boxes)
-    isfinite = math.isfinite
     per_image: list[list[Instance]] = [[] for _ in records]
     for row, a in enumerate(rows):
         ann = anns[a]
@@ -407,7 +437,7 @@ def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) 
             special[row]
             or type(iscrowd) is not int
             or not 0 <= iscrowd <= 1
-            or not (area is None or (type(area) is float and isfinite(area)))
+            or not (area is None or (type(area) is float and abs(area) <= FLOAT32_MAX))
             or type(raw_count) is not int
             or raw_count != counts[row]
             or "score" in ann
@@ -431,22 +461,22 @@ def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) 
             if not ANNOTATION_KEYS.issuperset(ann)
             else {}
         )
-        instance = _new_instance(
-            {
-                "keypoints": xy_rows[row],
-                "visibility": vis_rows[row],
-                "keypoint_scores": keypoint_scores,
-                "box": box_rows[b] if b >= 0 else None,
-                "score": score,
-                "source": origin,
-                "status": status,
-                "track_id": track_id,
-                "iscrowd": iscrowd == 1,
-                "area": area,
-                "segmentation": segmentation,
-                "id": ann["id"],
-                "extra": extra,
-            }
+        # Validated in bulk above (shapes, dtypes, 0/1/2 visibility, finiteness,
+        # zeroed unlabeled points, box order, status/source): no re-validation.
+        instance = Instance.trusted(
+            xy_rows[row],
+            vis_rows[row],
+            keypoint_scores=keypoint_scores,
+            box=box_rows[b] if b >= 0 else None,
+            score=score,
+            source=origin,
+            status=status,
+            track_id=track_id,
+            iscrowd=iscrowd == 1,
+            area=area,
+            segmentation=segmentation,
+            id=ann["id"],
+            extra=extra,
         )
         if stash:
             if "keypoints" in stash or "bbox" in stash or "num_keypoints" in stash:
@@ -506,15 +536,13 @@ def _annotation_fields(
         if value is None:
             scalars[key] = None
             continue
-        if (
-            not is_number(value)
-            or not math.isfinite(value)
-            or (kind is int and value != int(value))
-        ):
+        if not is_finite_number(value) or (kind is int and value != int(value)):
             raise CocoFormatError(
                 f"{where}: {key!r} must be a finite {'integer' if kind is int else 'number'}, "
                 f"got {value!r}"
             )
+        if kind is float and abs(value) > FLOAT32_MAX:
+            raise CocoFormatError(f"{where}: {key!r} {value!r} is beyond the float32 range")
         scalars[key] = kind(value)
         if type(value) is not kind:
             stash.setdefault("raw", {})[key] = value
@@ -549,7 +577,7 @@ def _read_review(
     if (
         not isinstance(raw_scores, list)
         or len(raw_scores) != k_file
-        or not all(is_number(s) and math.isfinite(s) for s in raw_scores)
+        or not all(is_finite_number(s) for s in raw_scores)
     ):
         raise CocoFormatError(
             f"{where}: {POSEKIT_FIELD}.keypoint_scores must be {k_file} finite numbers"

@@ -60,23 +60,23 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from posekit.dataset import PoseDataset
-from posekit.formats.cvat_read import (
+from posekit.formats.cvat_meta import DEFAULT_SIGMA
+from posekit.formats.cvat_read import from_cvat
+from posekit.formats.cvat_tracks import PointKeyframes, element_states
+from posekit.formats.cvat_write import to_cvat
+from posekit.formats.cvat_xml import (
     CVAT_STASH_KEY,
-    DEFAULT_SIGMA,
     VISIBILITY_ATTRIBUTE,
     CvatFormatError,
     frame_file_name,
-    from_cvat,
     parse_cvat_xml,
 )
-from posekit.formats.cvat_tracks import PointKeyframes, element_states
-from posekit.formats.cvat_write import to_cvat
+from posekit.formats.files import atomic_write_bytes
 from posekit.skeleton import Skeleton
 
 __all__ = [
@@ -135,16 +135,4 @@ def write_cvat(
     if path.is_dir():
         path = path / "annotations.xml"
     payload = to_cvat(dataset, **options)  # raises before anything is written
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, payload)

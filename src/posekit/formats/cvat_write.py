@@ -17,8 +17,8 @@ import numpy as np
 
 from posekit.core import Instance
 from posekit.dataset import PoseDataset, TrackRecord, VideoRecord
-from posekit.formats.cvat_read import CVAT_STASH_KEY, VISIBILITY_ATTRIBUTE, CvatFormatError
 from posekit.formats.cvat_tracks import PointKeyframes, element_states
+from posekit.formats.cvat_xml import CVAT_STASH_KEY, VISIBILITY_ATTRIBUTE, CvatFormatError
 from posekit.formats.numbers import shortest_decimals
 from posekit.skeleton import Skeleton
 
@@ -34,11 +34,6 @@ _TOLERANCE_PX = 1e-3
 def _num(value: float) -> str:
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
-
-
-def _nums32(values: np.ndarray) -> list[str]:
-    """float32 values as the shortest decimals that read back as the same float32."""
-    return [_num(v) for v in shortest_decimals(values).reshape(-1).tolist()]
 
 
 def _svg(skeleton: Skeleton) -> str:
@@ -177,8 +172,7 @@ def _images_body(dataset: PoseDataset, label: str, layout: str) -> list[str]:
             else:
                 lines.append(f'    <skeleton label={quoted} source="{src}" z_order="0">')
                 lines += [
-                    f"{prefix[s, vis[s]]}{numbers[base + 2 * s]},"
-                    f'{numbers[base + 2 * s + 1]}"/>'
+                    f'{prefix[s, vis[s]]}{numbers[base + 2 * s]},{numbers[base + 2 * s + 1]}"/>'
                     for s in range(k)
                 ]
                 lines.append("    </skeleton>")

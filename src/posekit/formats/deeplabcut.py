@@ -41,33 +41,43 @@ replaced by ``__``). Unique body parts (the ``single`` individual) are refused.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import math
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import yaml
 
-from posekit.core import Instance, InstanceError
+from posekit.core import Instance
 from posekit.dataset import ImageRecord, LabeledImage, PoseDataset, TrackRecord, VideoRecord
-from posekit.formats.numbers import shortest_decimals
-from posekit.media.paths import UnsafePathError, safe_relative_name, safe_relative_path
-from posekit.skeleton import (
-    Skeleton,
-    SkeletonError,
-    names_mapping,
-    preset_for_names,
-    skeleton_from_category,
+from posekit.formats.deeplabcut_project import (
+    ANY_FOLDER,
+    DEFAULT_SIGMA,
+    STILLS_FOLDER,
+    crop_sizes,
+    dlc_path,
+    find_project,
+    image_size,
+    load_config,
+    template_from_config,
 )
+from posekit.formats.deeplabcut_tables import (
+    DeepLabCutFormatError,
+    LabelTable,
+    format_collected_csv,
+    h5_writer,
+    parse_collected_csv,
+    read_h5,
+    write_h5,
+)
+from posekit.formats.files import atomic_path, atomic_write_bytes, atomic_write_text
+from posekit.gc_pause import gc_paused
+from posekit.media.paths import UnsafePathError, safe_relative_name, safe_relative_path
+from posekit.skeleton import Skeleton, names_mapping
 
 __all__ = [
     "DEFAULT_SIGMA",
@@ -83,245 +93,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: OKS sigma of templates built from DeepLabCut body parts (DeepLabCut has none).
-DEFAULT_SIGMA = 0.07
-STILLS_FOLDER = "posekit"
 _FRAME_RE = re.compile(r"(\d+)$")
 _DEFAULT_INDIVIDUAL = re.compile(r"individual(\d+)")
 _MAX_PADDED_INDIVIDUALS = 1000
-_ANY_FOLDER = "\0any"
-
-
-class DeepLabCutFormatError(ValueError):
-    """A DeepLabCut project or table is malformed; the message names the file, row and column."""
-
-
-@dataclass
-class LabelTable:
-    """One ``CollectedData`` table.
-
-    Attributes:
-        scorer: The ``scorer`` header value.
-        bodyparts: ``(C,)`` body part of each value column.
-        coords: ``(C,)`` ``"x"`` or ``"y"`` of each value column.
-        individuals: ``(C,)`` individual of each value column (multi-animal), or None.
-        index: ``(N,)`` frame path of each row (``labeled-data/<video>/<file>``).
-        values: ``(N, C) float64``, NaN where not labeled.
-    """
-
-    scorer: str
-    bodyparts: list[str]
-    coords: list[str]
-    individuals: list[str] | None
-    index: list[str]
-    values: np.ndarray
-
-
-# ------------------------------------------------------------------ tables
-
-
-def parse_collected_csv(text: str, *, source: str = "CollectedData CSV") -> LabelTable:
-    """Parse a ``CollectedData_<scorer>.csv`` (either index layout).
-
-    Raises:
-        DeepLabCutFormatError: naming the row and column of the first bad cell.
-    """
-    rows = list(csv.reader(io.StringIO(text)))
-    header: dict[str, list[str]] = {}
-    r = 0
-    while (
-        r < len(rows) and rows[r] and rows[r][0] in ("scorer", "individuals", "bodyparts", "coords")
-    ):
-        header[rows[r][0]] = rows[r]
-        r += 1
-        if "coords" in header:
-            break
-    for key in ("scorer", "bodyparts", "coords"):
-        if key not in header:
-            raise DeepLabCutFormatError(
-                f"{source}: missing the {key!r} header row (expected scorer, [individuals,] "
-                "bodyparts, coords)"
-            )
-    scorer_row = header["scorer"]
-    start = next((j for j in range(1, len(scorer_row)) if scorer_row[j] != ""), None)
-    if start is None:
-        raise DeepLabCutFormatError(f"{source}: the scorer row names no scorer")
-    width = len(scorer_row)
-    for key, row in header.items():
-        if len(row) != width:
-            raise DeepLabCutFormatError(
-                f"{source}: header row {key!r} has {len(row)} cells, the scorer row {width}"
-            )
-    coords = header["coords"][start:]
-    for j, c in enumerate(coords):
-        if c not in ("x", "y"):
-            raise DeepLabCutFormatError(
-                f"{source}: coords row, column {start + j + 1}: {c!r} (expected x or y; "
-                "a CollectedData table has no likelihood)"
-            )
-    table = LabelTable(
-        scorer=scorer_row[start],
-        bodyparts=header["bodyparts"][start:],
-        coords=coords,
-        individuals=header["individuals"][start:] if "individuals" in header else None,
-        index=[],
-        values=np.zeros((0, width - start)),
-    )
-    values: list[list[float]] = []
-    for line, row in enumerate(rows[r:], start=r + 1):
-        if not row or all(cell == "" for cell in row):
-            continue
-        if len(row) != width:
-            raise DeepLabCutFormatError(
-                f"{source}: row {line} has {len(row)} cells, expected {width}"
-            )
-        path = "/".join(cell for cell in row[:start] if cell != "")
-        numbers = []
-        for j, cell in enumerate(row[start:]):
-            if cell == "" or cell.lower() == "nan":
-                numbers.append(math.nan)
-                continue
-            try:
-                value = float(cell)
-            except ValueError:
-                value = math.inf
-            if not math.isfinite(value):
-                raise DeepLabCutFormatError(
-                    f"{source}: row {line} ({path!r}), column {start + j + 1} "
-                    f"({table.bodyparts[j]} {coords[j]}): {cell!r} is not a number"
-                )
-            numbers.append(value)
-        table.index.append(path)
-        values.append(numbers)
-    table.values = np.array(values, dtype=np.float64).reshape(len(values), width - start)
-    return table
-
-
-def format_collected_csv(table: LabelTable) -> str:
-    """The table as DeepLabCut >= 2.2 writes it (three index columns)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    pad = ["", ""]
-    writer.writerow(["scorer", *pad, *[table.scorer] * len(table.coords)])
-    if table.individuals is not None:
-        writer.writerow(["individuals", *pad, *table.individuals])
-    writer.writerow(["bodyparts", *pad, *table.bodyparts])
-    writer.writerow(["coords", *pad, *table.coords])
-    text = shortest_decimals(table.values.astype(np.float32)).tolist() if table.index else []
-    for path, row, exact in zip(table.index, text, table.values.tolist()):
-        parts = path.split("/", 2)
-        cells = ["" if math.isnan(e) else repr(v) for v, e in zip(row, exact)]
-        writer.writerow([*parts, *cells])
-    return out.getvalue()
-
-
-def _read_h5(path: Path) -> LabelTable:
-    try:
-        import pandas as pd
-    except ImportError:
-        raise DeepLabCutFormatError(
-            f"{path}: reading DeepLabCut .h5 tables needs pandas and tables "
-            "(pip install pandas tables), or read the CollectedData .csv"
-        ) from None
-    try:
-        frame = pd.read_hdf(path)
-    except Exception as exc:  # pandas/PyTables raise many kinds on damaged files
-        raise DeepLabCutFormatError(f"{path}: cannot read the HDF5 table: {exc}") from None
-    names = list(frame.columns.names)
-    if names[0] != "scorer" or names[-2:] != ["bodyparts", "coords"]:
-        raise DeepLabCutFormatError(
-            f"{path}: columns are {names}, expected scorer, [individuals,] bodyparts, coords"
-        )
-    columns = list(frame.columns)
-    index = [
-        "/".join(str(p) for p in (key if isinstance(key, tuple) else (key,))) for key in frame.index
-    ]
-    return LabelTable(
-        scorer=str(columns[0][0]) if columns else "",
-        bodyparts=[str(c[-2]) for c in columns],
-        coords=[str(c[-1]) for c in columns],
-        individuals=[str(c[1]) for c in columns] if len(names) == 4 else None,
-        index=index,
-        values=frame.to_numpy(dtype=np.float64, na_value=np.nan),
-    )
-
-
-def _h5_bytes_writer() -> Any:
-    try:
-        import pandas as pd
-        import tables  # noqa: F401  (pandas needs it for to_hdf)
-    except ImportError:
-        return None
-    return pd
-
-
-def _write_h5(pd: Any, table: LabelTable, path: Path) -> None:
-    levels = ["scorer", "individuals", "bodyparts", "coords"]
-    if table.individuals is None:
-        levels.remove("individuals")
-        tuples = [(table.scorer, b, c) for b, c in zip(table.bodyparts, table.coords)]
-    else:
-        tuples = [
-            (table.scorer, i, b, c)
-            for i, b, c in zip(table.individuals, table.bodyparts, table.coords)
-        ]
-    columns = pd.MultiIndex.from_tuples(tuples, names=levels)
-    index = pd.MultiIndex.from_tuples([tuple(p.split("/", 2)) for p in table.index])
-    frame = pd.DataFrame(table.values.astype(np.float64), columns=columns, index=index)
-    frame.to_hdf(path, key="df_with_missing", mode="w")
-
-
-# ------------------------------------------------------------------ import
-
-
-def _template(config: Mapping[str, Any] | None, table_parts: list[str], source: str) -> Skeleton:
-    multi = bool(config and config.get("multianimalproject"))
-    names = None
-    if config:
-        names = config.get("multianimalbodyparts") if multi else config.get("bodyparts")
-    if not isinstance(names, list) or not names or names == "MULTI!":
-        names = list(dict.fromkeys(table_parts))
-    names = [str(n) for n in names]
-    preset = preset_for_names(names)
-    if preset is not None:
-        return preset
-    edges = (config or {}).get("skeleton") or []
-    position = {n: i for i, n in enumerate(names)}
-    pairs = []
-    for e, edge in enumerate(edges):
-        if not isinstance(edge, list) or len(edge) != 2 or not all(p in position for p in edge):
-            raise DeepLabCutFormatError(
-                f"{source}: config.yaml skeleton entry #{e} {edge!r} is not a pair of body parts"
-            )
-        pairs.append([position[edge[0]] + 1, position[edge[1]] + 1])
-    task = str((config or {}).get("Task") or "deeplabcut")
-    try:
-        return skeleton_from_category(
-            {"name": task, "keypoints": names, "skeleton": pairs},
-            [DEFAULT_SIGMA] * len(names),
-            sigmas_source=f"uniform {DEFAULT_SIGMA}: DeepLabCut projects carry no OKS sigmas",
-        )
-    except SkeletonError as exc:
-        raise DeepLabCutFormatError(f"{source}: {exc}") from None
-
-
-def _crop_sizes(config: Mapping[str, Any] | None) -> dict[str, tuple[int, int]]:
-    sizes: dict[str, tuple[int, int]] = {}
-    video_sets = (config or {}).get("video_sets") or {}
-    if not isinstance(video_sets, dict):
-        return sizes
-    for video, entry in video_sets.items():
-        crop = entry.get("crop") if isinstance(entry, dict) else None
-        try:
-            x1, x2, y1, y2 = (int(float(v)) for v in str(crop).split(","))
-        except (TypeError, ValueError):
-            continue
-        if x2 > x1 and y2 > y1:
-            sizes[PurePosixPath(str(video).replace("\\", "/")).stem] = (x2 - x1, y2 - y1)
-    if len(video_sets) == 1 and len(sizes) == 1:
-        # one video: its crop is the frame size of every labeled-data folder
-        sizes[_ANY_FOLDER] = next(iter(sizes.values()))
-    return sizes
 
 
 def from_deeplabcut(
@@ -348,9 +122,9 @@ def from_deeplabcut(
     """
     all_parts = [b for t in tables for b in t.bodyparts]
     if skeleton is None:
-        skeleton = _template(config, all_parts, source)
+        skeleton = template_from_config(config, all_parts, source)
     k = skeleton.num_keypoints
-    sizes = {**_crop_sizes(config), **dict(image_sizes or {})}
+    sizes = {**crop_sizes(config), **dict(image_sizes or {})}
     individuals_order = list((config or {}).get("individuals") or [])
     images: list[LabeledImage] = []
     videos: dict[str, VideoRecord] = {}
@@ -405,7 +179,7 @@ def from_deeplabcut(
             folder = parts[-2] if len(parts) >= 2 else STILLS_FOLDER
             match = _FRAME_RE.search(PurePosixPath(path).stem)
             frame = int(match.group(1)) if match else r
-            size = sizes.get(path) or sizes.get(folder) or sizes.get(_ANY_FOLDER) or (0, 0)
+            size = sizes.get(path) or sizes.get(folder) or sizes.get(ANY_FOLDER) or (0, 0)
             video = videos.get(folder)
             if video is None:
                 video = videos[folder] = VideoRecord(folder, int(size[0]), int(size[1]))
@@ -437,16 +211,15 @@ def from_deeplabcut(
                             label=None if default and int(default.group(1)) == n else individual,
                         )
                     track.keyframes.add(frame)
-                try:
-                    instances.append(
-                        Instance(
-                            np.where(labeled[:, None], xy, 0.0).astype(np.float32),
-                            np.where(labeled, 2, 0).astype(np.uint8),
-                            track_id=track_id,
-                        )
-                    )
-                except InstanceError as exc:
-                    raise DeepLabCutFormatError(f"{row_where}: {exc}") from None
+                keypoints = np.where(labeled[:, None], xy, 0.0).astype(np.float32)
+                if not np.isfinite(keypoints).all():
+                    raise DeepLabCutFormatError(f"{row_where}: a value is beyond float32 range")
+                # validated here (finite, 0/2 flags, zeros at unlabeled points): skip
+                # Instance's re-validation, which dominates big imports
+                instance = Instance.trusted(
+                    keypoints, np.where(labeled, 2, 0).astype(np.uint8), track_id=track_id
+                )
+                instances.append(instance)
             images.append(LabeledImage(record, instances))
     for video in videos.values():
         indices = [i.image.frame_index for i in images if i.image.video == video.name]
@@ -460,19 +233,6 @@ def from_deeplabcut(
         videos=list(videos.values()),
         tracks=sorted(tracks.values(), key=lambda t: (t.video, t.track_id)),
     )
-
-
-# ------------------------------------------------------------------ export
-
-
-def _dlc_path(item: LabeledImage) -> str:
-    record = item.image
-    parts = PurePosixPath(record.file_name).parts
-    if len(parts) == 3 and parts[0] == "labeled-data":
-        return record.file_name
-    if record.video is not None:
-        return f"labeled-data/{record.video}/img{int(record.frame_index or 0):04d}.png"
-    return f"labeled-data/{STILLS_FOLDER}/{record.file_name.replace('/', '__')}"
 
 
 def to_deeplabcut(
@@ -496,7 +256,7 @@ def to_deeplabcut(
     rows: dict[str, list[tuple[str, LabeledImage]]] = {}
     seen: set[str] = set()
     for item in dataset.images:
-        path = _dlc_path(item)
+        path = dlc_path(item)
         try:
             safe_relative_path(path)
         except UnsafePathError as exc:
@@ -595,53 +355,6 @@ def to_deeplabcut(
     return config, tables
 
 
-# ------------------------------------------------------------------ files
-
-
-def _image_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, UnidentifiedImageError):
-        return None
-
-
-def _load_config(path: Path) -> dict[str, Any]:
-    try:
-        config = yaml.safe_load(path.read_text("utf-8"))
-    except yaml.YAMLError as exc:
-        raise DeepLabCutFormatError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(config, dict):
-        raise DeepLabCutFormatError(f"{path}: expected a mapping")
-    return config
-
-
-def _find_project(path: Path) -> tuple[Path | None, list[Path]]:
-    """``(project root or None, table files)`` for a project folder, a
-    ``labeled-data/<video>`` folder or a table file."""
-    if path.is_dir() and (path / "config.yaml").is_file():
-        folders = sorted(p for p in (path / "labeled-data").glob("*") if p.is_dir())
-        return path, [t for f in folders if (t := _table_in(f)) is not None]
-    if path.is_dir():
-        table = _table_in(path)
-        if table is None:
-            raise DeepLabCutFormatError(f"{path}: no config.yaml and no CollectedData_*.csv/.h5")
-        root = path.parent.parent if path.parent.name == "labeled-data" else None
-        return root, [table]
-    root = path.parent.parent.parent if path.parent.parent.name == "labeled-data" else None
-    return root, [path]
-
-
-def _table_in(folder: Path) -> Path | None:
-    csvs = sorted(folder.glob("CollectedData_*.csv"))
-    if csvs:
-        return csvs[0]
-    h5s = sorted(folder.glob("CollectedData_*.h5"))
-    return h5s[0] if h5s else None
-
-
 def read_deeplabcut(
     path: str | os.PathLike[str],
     skeleton: Skeleton | None = None,
@@ -658,14 +371,14 @@ def read_deeplabcut(
         DeepLabCutFormatError: naming the file, row and column.
     """
     path = Path(path)
-    root, table_files = _find_project(path)
+    root, table_files = find_project(path)
     config = None
     if root is not None and (root / "config.yaml").is_file():
-        config = _load_config(root / "config.yaml")
+        config = load_config(root / "config.yaml")
     tables = []
     for table_file in table_files:
         if table_file.suffix.lower() == ".h5":
-            tables.append(_read_h5(table_file))
+            tables.append(read_h5(table_file))
             continue
         try:
             text = table_file.read_text("utf-8-sig")
@@ -681,24 +394,14 @@ def read_deeplabcut(
             except UnsafePathError:
                 continue  # from_deeplabcut names it
             candidate = (base / relative) if base is not None else table_file.parent / relative.name
-            size = _image_size(candidate)
+            size = image_size(candidate)
             if size is not None:
                 sizes[frame_path] = size
                 folder = relative.parts[-2] if len(relative.parts) >= 2 else STILLS_FOLDER
                 sizes.setdefault(folder, size)
     sizes.update(image_sizes or {})
-    return from_deeplabcut(tables, config, skeleton, image_sizes=sizes, source=str(path))
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with gc_paused():
+        return from_deeplabcut(tables, config, skeleton, image_sizes=sizes, source=str(path))
 
 
 def write_deeplabcut(
@@ -716,32 +419,29 @@ def write_deeplabcut(
     written; each file is written atomically. Returns ``config.yaml``.
     """
     folder = Path(folder)
-    config, tables = to_deeplabcut(dataset, scorer=scorer)
+    with gc_paused():
+        config, tables = to_deeplabcut(dataset, scorer=scorer)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", scorer):
         raise DeepLabCutFormatError(f"scorer {scorer!r}: use letters, digits, '_', '-', '.'")
     csv_text = {name: format_collected_csv(table) for name, table in tables.items()}
-    pd = _h5_bytes_writer() if h5 else None
+    pd = h5_writer() if h5 else None
     if h5 and pd is None:
         log.info("pandas/tables not installed: writing the CollectedData CSV only")
     copies = []
     for item in dataset.images:
         source = (media or {}).get(item.image.file_name)
         if source is not None:
-            copies.append((Path(source), folder / safe_relative_path(_dlc_path(item))))
+            copies.append((Path(source), folder / safe_relative_path(dlc_path(item))))
     folder.mkdir(parents=True, exist_ok=True)
     config["project_path"] = str(folder.resolve())
-    _atomic_write(folder / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode())
+    atomic_write_bytes(folder / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode())
     for name, table in tables.items():
         target = folder / "labeled-data" / name
         target.mkdir(parents=True, exist_ok=True)
-        _atomic_write(target / f"CollectedData_{scorer}.csv", csv_text[name].encode("utf-8"))
+        atomic_write_text(target / f"CollectedData_{scorer}.csv", csv_text[name])
         if pd is not None:
-            tmp = target / f".CollectedData_{scorer}.h5.tmp"
-            try:
-                _write_h5(pd, table, tmp)
-                os.replace(tmp, target / f"CollectedData_{scorer}.h5")
-            finally:
-                tmp.unlink(missing_ok=True)
+            with atomic_path(target / f"CollectedData_{scorer}.h5") as tmp:
+                write_h5(pd, table, tmp)
     for source, destination in copies:
         destination.parent.mkdir(parents=True, exist_ok=True)
         if source.resolve() != destination.resolve():

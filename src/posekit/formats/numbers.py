@@ -1,5 +1,6 @@
-"""Number encoding shared by the format writers: float32 values as the shortest
-decimals that read back exactly, and float matrices as JSON-ready lists.
+"""Numbers shared by the format modules: float32 values as the shortest decimals
+that read back exactly, float matrices as JSON-ready lists, and the check that a
+parsed JSON value is a finite number.
 
 Coordinates are float32 in :class:`~posekit.core.Instance`; a writer that puts
 ``353.37`` in a text file must read back the same float32, and should not write
@@ -8,14 +9,27 @@ Coordinates are float32 in :class:`~posekit.core.Instance`; a writer that puts
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-__all__ = ["decode_xywh_boxes", "encode_xywh_boxes", "rows_to_lists", "shortest_decimals"]
+__all__ = [
+    "decode_xywh_boxes",
+    "encode_xywh_boxes",
+    "is_finite_number",
+    "rows_to_lists",
+    "shortest_decimals",
+]
 
 # Integers above 2**53 are not exact in float64; never turn such floats into ints.
 _MAX_EXACT_INT = float(2**53)
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for a finite JSON number: an ``int`` or ``float`` (not a ``bool``, not a
+    numpy scalar), not NaN or infinite."""
+    return type(value) in (int, float) and math.isfinite(value)
 
 
 def shortest_decimals(values: np.ndarray) -> np.ndarray:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -46,6 +45,7 @@ from posekit.formats.coco import load_coco_json
 from posekit.formats.coco_read import from_coco
 from posekit.formats.coco_schema import CocoFormatError
 from posekit.formats.coco_write import to_coco
+from posekit.formats.files import atomic_write_bytes, stored_image_size
 from posekit.media.paths import UnsafePathError, safe_relative_path
 from posekit.skeleton import Skeleton
 
@@ -207,16 +207,6 @@ def to_posetrack(dataset: PoseDataset) -> dict[str, Any]:
     return data
 
 
-def _frame_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, UnidentifiedImageError):
-        return None
-
-
 def _sizes_from_disk(data: Any, roots: list[Path]) -> dict[str, tuple[int, int]]:
     """Frame size by ``vid_id`` for the videos whose images lack width/height: the
     size of the first of the video's frames found under one of ``roots``."""
@@ -234,7 +224,7 @@ def _sizes_from_disk(data: Any, roots: list[Path]) -> dict[str, tuple[int, int]]
         except (UnsafePathError, TypeError):
             continue
         for root in roots:
-            size = _frame_size(root / relative)
+            size = stored_image_size(root / relative)
             if size is not None:
                 sizes[str(vid)] = size
                 break
@@ -285,15 +275,12 @@ def write_posetrack(
     ``os.replace``). ``media`` is not used: the file names its frames."""
     del media
     path = Path(path)
-    payload = json.dumps(
-        to_posetrack(dataset), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    ).encode("utf-8")
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    data = to_posetrack(dataset)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+        import orjson
+
+        payload = orjson.dumps(data)  # as write_coco: several times faster than json
+    except TypeError:  # integers beyond 64 bits in fields carried verbatim
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        payload = payload.encode("utf-8")
+    return atomic_write_bytes(path, payload)

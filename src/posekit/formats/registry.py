@@ -21,7 +21,17 @@ from pathlib import Path
 from typing import Literal
 
 from posekit.dataset import PoseDataset
-from posekit.formats import coco, cvat, deeplabcut, labelstudio, posetrack, sleap, supervisely, yolo
+from posekit.formats import (
+    coco,
+    csv_tracks,
+    cvat,
+    deeplabcut,
+    labelstudio,
+    posetrack,
+    sleap,
+    supervisely,
+    yolo,
+)
 from posekit.skeleton import Skeleton
 from posekit.statuses import DEFAULT_EXPORT_STATUSES
 
@@ -171,6 +181,7 @@ FORMATS: dict[str, FormatSpec] = {
             # no boxes, no scores, no keyframes; occlusion through a posekit tag
             capabilities=FormatCapabilities(tracks=True, video=True),
         ),
+        FormatSpec(**csv_tracks.SPEC, capabilities=FormatCapabilities(**csv_tracks.CAPABILITIES)),
     )
 }
 

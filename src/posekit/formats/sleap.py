@@ -35,24 +35,26 @@ warning), instance ids, OKS sigmas and colours of custom templates.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from posekit.core import Instance, InstanceError
+from posekit.core import Instance
 from posekit.dataset import ImageRecord, LabeledImage, PoseDataset, TrackRecord, VideoRecord
+from posekit.formats.files import atomic_path
+from posekit.gc_pause import gc_paused
 from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.skeleton import (
     Skeleton,
     SkeletonError,
     names_mapping,
     preset_for_names,
-    skeleton_from_category,
+    uniform_sigma_template,
 )
 
 if TYPE_CHECKING:
@@ -105,16 +107,13 @@ def _template(skeleton: Any, source: str) -> Skeleton:
     preset = preset_for_names(names)
     if preset is not None:
         return preset
-    category = {
-        "name": skeleton.name or "sleap",
-        "keypoints": names,
-        "skeleton": [[a + 1, b + 1] for a, b in skeleton.edge_inds],
-    }
     try:
-        template = skeleton_from_category(
-            category,
-            [DEFAULT_SIGMA] * len(names),
-            sigmas_source=f"uniform {DEFAULT_SIGMA}: SLEAP skeletons carry no OKS sigmas",
+        template = uniform_sigma_template(
+            skeleton.name or "sleap",
+            names,
+            skeleton.edge_inds,
+            sigma=DEFAULT_SIGMA,
+            why="SLEAP skeletons carry no OKS sigmas",
         )
         data = template.to_dict()
         # flip pairs from SLEAP's symmetries, not from the names
@@ -291,20 +290,24 @@ def from_sleap(
             xy = np.where(finite[:, None], xy, 0.0)
             track_id = track_ids.get(id(inst.track)) if inst.track is not None else None
             score = getattr(inst, "score", None) if predicted else None
-            try:
-                instances.append(
-                    Instance(
-                        np.where(valid[:, None], xy[safe], 0.0).astype(np.float32),
-                        np.where(valid, vis_file[safe], 0).astype(np.uint8),
-                        keypoint_scores=scores,
-                        score=None if score is None or not np.isfinite(score) else float(score),
-                        source=PREDICTED_SOURCE if predicted else "manual",
-                        status="predicted" if predicted else "accepted",
-                        track_id=track_id,
-                    )
-                )
-            except InstanceError as exc:
-                raise SleapFormatError(f"{where}: instance {i}: {exc}") from None
+            if score is not None and not math.isfinite(score):
+                score = None
+            # The arrays are built here (0/1/2 flags, zeros at unlabeled points, finite
+            # scores): skip Instance's re-validation, which dominates big imports.
+            instance = Instance.trusted(
+                np.where(valid[:, None], xy[safe], 0.0).astype(np.float32),
+                np.where(valid, vis_file[safe], 0).astype(np.uint8),
+                keypoint_scores=scores,
+                score=None if score is None else float(score),
+                source=PREDICTED_SOURCE if predicted else "manual",
+                status="predicted" if predicted else "accepted",
+                track_id=track_id,
+            )
+            if not np.isfinite(instance.keypoints).all() or (
+                scores is not None and not np.isfinite(scores).all()
+            ):
+                raise SleapFormatError(f"{where}: instance {i}: a value is beyond float32 range")
+            instances.append(instance)
             if track_id is not None and record_video is not None:
                 key = (record_video.name, track_id)
                 track = tracks.get(key)
@@ -485,11 +488,13 @@ def read_sleap(
         raise SleapFormatError(f"{path}: not a SLEAP .slp file (no HDF5 signature)")
     sio = _sleap_io()
     try:
-        labels = sio.load_slp(str(path))
+        with gc_paused():  # sleap-io builds an object per instance and point array
+            labels = sio.load_slp(str(path))
     except Exception as exc:  # h5py / sleap-io raise many kinds on damaged files
         raise SleapFormatError(f"{path}: cannot read the SLEAP file: {exc}") from None
     try:
-        return from_sleap(labels, skeleton, video_sizes=video_sizes, source=str(path))
+        with gc_paused():
+            return from_sleap(labels, skeleton, video_sizes=video_sizes, source=str(path))
     finally:
         for video in labels.videos:
             try:
@@ -510,13 +515,8 @@ def write_sleap(
     del media
     path = Path(path)
     sio = _sleap_io()
-    labels = to_sleap(dataset)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".slp")
-    os.close(fd)
-    try:
-        sio.save_slp(labels, tmp_name, verbose=False)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with gc_paused():
+        labels = to_sleap(dataset)
+    with atomic_path(path, suffix=".slp") as tmp, gc_paused():
+        sio.save_slp(labels, str(tmp), verbose=False)
     return path

@@ -4,7 +4,8 @@ the dataset writer/reader on top.
 Layout written by :func:`write_yolo`::
 
     out_dir/
-      data.yaml                  path, train, val, kpt_shape, flip_idx, names, kpt_names
+      data.yaml                  train, val, kpt_shape, flip_idx, names, kpt_names (no
+                                 path: relative to the file's folder, loads anywhere)
       images/<split>/<name>      symlinks to (or copies of) the source images
       labels/<split>/<stem>.txt  one line per person:
                                  class cx cy w h x1 y1 v1 ... xK yK vK  (normalised to [0, 1])
@@ -74,6 +75,11 @@ def instance_to_yolo_line(
     values = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
     xy = np.clip(instance.keypoints.astype(np.float64) / [width, height], 0.0, 1.0)
     labeled = instance.visibility > 0
+    if not (np.isfinite(values).all() and np.isfinite(xy[labeled]).all()):
+        raise YoloFormatError(
+            f"instance {instance.id}: a coordinate or box value is not finite; "
+            "YOLO labels would be corrupt"
+        )
     xy[~labeled] = 0.0
     parts = [str(class_index)] + [f"{v:.6f}" for v in values]
     for (x, y), v in zip(xy.tolist(), instance.visibility.tolist()):
@@ -260,8 +266,10 @@ def write_yolo_folder(
         names_map[target_split][flat] = record.file_name
     if skipped:
         logger.info("YOLO export: skipped %d instances without box or labeled points", skipped)
+    # No ``path``: Ultralytics then resolves train/val against this file's folder, so
+    # the dataset loads as-is wherever it is unzipped (a relative ``path`` would be
+    # taken relative to Ultralytics' own datasets folder, an absolute one goes stale).
     config: dict[str, Any] = {
-        "path": str(out.resolve()),
         "train": f"images/{split}",
         "val": "images/val" if val_set else f"images/{split}",
         "kpt_shape": [skeleton.num_keypoints, 3],
