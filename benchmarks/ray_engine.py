@@ -18,7 +18,10 @@ write rate (decode worker results + one transaction per batch, no models) is
 measured apart: it is the ceiling of a single-writer run however many workers.
 
 Run: ``python benchmarks/ray_engine.py [--images 200] [--rounds 1] [--batch-size 8]
-[--detector blazepose --pose blazepose] [--gpus-per-worker 0]``
+[--detector blazepose --pose blazepose] [--gpus-per-worker 0] [--worker-niceness 0]``
+
+Ray runs its workers at nice 15 by default; the benchmark starts them at nice 0,
+as the local engine runs, unless ``--worker-niceness 15``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -159,6 +163,12 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--gpus-per-worker", type=float, default=0.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--worker-niceness",
+        type=int,
+        default=0,
+        help="nice value of the Ray workers (Ray's default is 15; the local engine runs at 0)",
+    )
     args = parser.parse_args()
 
     import ray
@@ -169,9 +179,16 @@ def main() -> None:
         write_rate = driver_write_rate(tmp / "writer", images, args.batch_size)
         print(f"driver write rate (decode + one transaction per batch): {write_rate:.0f} items/s")
 
+        # Ray starts its workers at nice 15 (raylet ``worker_niceness``): on a busy
+        # shared machine they then get a fraction of the CPU the local engine gets.
+        # Ray reads the setting from the environment when ray.init starts the raylet.
+        os.environ["RAY_worker_niceness"] = str(args.worker_niceness)  # noqa: SIM112 (Ray spells it so)
         start = time.perf_counter()
         ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-        print(f"ray.init(num_cpus={args.cpus}): {time.perf_counter() - start:.1f} s")
+        print(
+            f"ray.init(num_cpus={args.cpus}), workers at nice {args.worker_niceness}: "
+            f"{time.perf_counter() - start:.1f} s"
+        )
         base = dict(
             detector=args.detector, pose=args.pose, batch_size=args.batch_size, device=args.device
         )

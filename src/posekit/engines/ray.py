@@ -15,8 +15,9 @@ writes the same instances. How it runs:
   :class:`posekit.engines.local.PredictionWriter`, so a rerun skips what was
   written and an interrupted run leaves every item either labeled or untouched.
 * A worker that dies is replaced and its batch retried (``max_task_retries``).
-  A batch that still fails is redone one item at a time; an item that keeps
-  killing workers (a poison item) is reported in the failures, not retried again.
+  A batch that still fails is redone one item at a time, one task per worker at a
+  time (so a crash takes no neighbour down); an item that keeps killing workers
+  (a poison item) is reported in the failures, not retried again.
 
 Media access: workers open ``<media root>/<item.media_path>``, where the media
 root is the driver's ``ws.media_root`` unless ``POSEKIT_MEDIA_ROOT`` is set in the
@@ -42,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from posekit.engines.local import PredictionWriter, _items_to_label
+from posekit.engines.local_video import videos_to_label
 from posekit.engines.ray_worker import MEDIA_ROOT_ENV, ModelFactory, PoseWorker, decode_instances
 from posekit.engines.report import AutolabelReport
 from posekit.pipeline.options import AutolabelOptions
@@ -62,6 +64,7 @@ log = logging.getLogger(__name__)
 #: Times a batch is retried after its worker died (a new worker takes it each time).
 TASK_RETRIES = 2
 
+_VIDEO_REASON = "videos are not labeled by the Ray engine yet: use --engine local"
 _POISON_REASON = (
     "a model worker died on this item {attempts} times (poison item); not retried further"
 )
@@ -138,7 +141,7 @@ class _Run:
         self.done: set[int] = set()
         self.devices: set[str] = set()
 
-    def run(self, items: Sequence[Item], batch_size: int) -> None:
+    def run(self, items: Sequence[Item], batch_size: int, *, isolate: bool = False) -> None:
         """Label ``items`` in blocks of ``batch_size``; items whose batch was lost
         (workers died more than :data:`TASK_RETRIES` times) are left out of ``done``."""
         if not items:
@@ -155,7 +158,10 @@ class _Run:
             PoseWorker,
             batch_size=1,
             batch_format="numpy",
-            concurrency=self.options.workers,
+            # Alone on a worker (isolate), a task that kills it takes no other task down.
+            compute=data.ActorPoolStrategy(
+                size=self.options.workers, max_tasks_in_flight_per_actor=1 if isolate else None
+            ),
             num_gpus=self.options.gpus_per_worker or None,
             fn_constructor_kwargs=self.worker_args,
             # Dead workers are replaced (Ray Data's default); a batch is retried a few
@@ -244,7 +250,13 @@ def autolabel(
         project = ws.get_project(project)
     report = AutolabelReport()
     todo, report.skipped = _items_to_label(ws, project, options)
-    writer = PredictionWriter(ws, todo, options.pose, options.overwrite, report)
+    videos, skipped_videos = videos_to_label(ws, project, options)
+    report.skipped += skipped_videos
+    for video in videos:
+        # Room kept: one video will be one work unit on one worker (tracking needs
+        # its frames in order); until then videos are the local engine's.
+        report.failures.append((video.file_name, _VIDEO_REASON))
+    writer = PredictionWriter(ws, todo, options.pose, options.replaces_predictions, report)
     if not todo:  # nothing to label: no cluster to start or join
         report.elapsed = time.perf_counter() - start
         return report
@@ -274,11 +286,11 @@ def autolabel(
             progress(0, len(todo))
         run.run(todo, options.batch_size)
         lost = [item for item in todo if item.id not in run.done]
-        if lost and not report.cancelled and options.batch_size > 1:
+        if lost and not report.cancelled:
             # A batch that killed its workers every time: redo its items one by one,
             # so only the item that causes it is given up.
             log.warning("%d items lost with crashed workers; retrying one by one", len(lost))
-            run.run(lost, 1)
+            run.run(lost, 1, isolate=True)
             lost = [item for item in lost if item.id not in run.done]
         if not report.cancelled:
             attempts = 1 + TASK_RETRIES
