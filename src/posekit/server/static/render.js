@@ -1,37 +1,45 @@
-// Canvas drawing of the annotation scene. All drawing happens in screen space
-// (image coordinates are transformed by hand) so that line widths and point
-// radii stay constant at every zoom level; shapes.js builds what is drawn for
-// each instance.
+// Canvas drawing of the annotation scene, in device pixels; shapes.js builds
+// what is drawn for each instance (cached Path2D objects, point sprites, level of
+// detail) and explains why a repaired layer is pixel-exact.
 //
 // Two offscreen layers keep frames cheap with a hundred people of 133 keypoints
 // on a software canvas:
 //   image layer   background + the scaled image; redrawn only when the view,
 //                 the canvas size or the image change (zoom, pan, resize, open)
 //   scene layer   image layer + every instance except the ones being dragged
-// The scene layer remembers, per instance, a signature of what it drew there and
-// the device-pixel rectangle it covered. Each frame compares that with the
-// scene: only the rectangles of instances that changed (selected, edited, picked
-// up or put down by a drag) are repaired, by copying the image layer back and
-// redrawing, clipped, every instance that touches them, in the usual order, from
-// its cached paths (point markers outside the rectangles are not even issued).
-// Because every path belongs to one instance, a repaired rectangle holds exactly
-// the pixels a redraw from scratch would put there (see shapes.js).
+// The scene layer remembers, per instance, a signature of what it drew there, the
+// device-pixel rectangle it covered and its shape. Each frame compares that with
+// the scene: only the rectangles of instances that changed (selected, edited,
+// picked up or put down by a drag) are repaired, by redrawing every instance that
+// touches them, whole and from its cached shape, over the image layer on a
+// scratch canvas, and copying the rectangles back (see updateLayer for why not
+// under a clip). So the frame that starts a drag (which both selects an instance
+// and lifts it out of the layer) and the frame that ends it cost about as much
+// as the few instances around the dragged one.
 //
 // Zoom and pan: while the view moves, a frame is the scene layer of the last
 // precise view, scaled and shifted onto the canvas in one drawImage (the image
 // drawn anew only where the old layer does not reach), plus the dragged
-// instances and overlays: a few milliseconds however many people there are. Once
-// the view has been still for a moment the host asks for a precise frame
-// (scene.precise), which redraws both layers at the new view. This keeps zoom
-// and pan fluid at any number of points, where even a fast full redraw of
-// 13,300 points costs several frames; the blurred or missing detail lasts only
-// for the gesture.
+// instances and overlays: a few milliseconds however many people there are.
+// Once the view has been still for a moment the host asks for precise frames
+// (scene.precise): both layers are redrawn at the new view on back canvases, in
+// slices of about SLICE_MS per frame (rasterized as they go), while the frames
+// keep showing the scaled layer; the finished layers are swapped in. Every frame
+// of a zoom or pan, the last included, stays within a frame budget at any number
+// of points, where even a fast redraw of 13,300 points takes several frames; the
+// blurred or missing detail lasts only for the gesture and a few frames after.
+// (WebGL2 instancing would make the full redraw itself cheap, but it would be a
+// second renderer to keep equal to this one, and without a GPU, as in headless
+// or remote sessions, WebGL is emulated in software and slower than Canvas 2D.)
 
 import { buildShape, describe, DRAW_MARGIN, drawGhost, drawShapes, sameLook } from "./shapes.js";
 
 export { instanceBounds, LOW_SCORE, POINT_RADIUS } from "./shapes.js";
 
 const BACKGROUND = "#1e1e1e";
+// A sliced precise redraw works about this long per frame, leaving the frame
+// room for the scaled composite.
+const SLICE_MS = 6;
 
 /** Image-px bounds -> [x, y, w, h] in whole device px, widened by DRAW_MARGIN. */
 function deviceRect(bounds, view, dpr) {
@@ -75,13 +83,15 @@ export class Renderer {
     this.layerView = null; // the view both layers were drawn at
     this.layerEntries = null; // Map: entry id -> {look, rect, rec, ghost, shape} in the layer
     this.layerTemplate = null;
+    this.job = null; // a precise redraw under way (startJob)
   }
 
   /**
    * Draw one frame.
    * @param {Object} scene see AnnotationView.scene()
-   * @returns {boolean} true when the frame is a scaled stand-in for a moving view:
-   *   draw again with scene.precise once the view stops
+   * @returns {string} "done"; "moving" when the frame is a scaled stand-in for a
+   *   moved view (draw with scene.precise once the view stops); "settling" when a
+   *   precise redraw is under way in slices (draw again, precise, next frame)
    */
   render(scene) {
     const { canvas, ctx } = this;
@@ -98,15 +108,27 @@ export class Renderer {
     const stamp = [width, height, dpr, view.scale, view.tx, view.ty].join("|");
     const sameImage = this.imageFor === scene.image;
     if (this.imageStamp !== stamp || !sameImage) {
-      if (!scene.precise && sameImage && this.layerEntries && this.layerView) {
+      const cached = sameImage && this.layerEntries && this.layerView;
+      if (cached && !scene.precise) {
+        this.job = null;
         this.drawMoving(scene);
-        return true;
+        return "moving";
       }
-      this.drawImageLayer(scene);
-      this.imageStamp = stamp;
-      this.imageFor = scene.image;
-      this.layerView = { ...view };
-      this.layerEntries = null;
+      if (cached) {
+        if (!this.job || this.job.stamp !== stamp) this.job = this.startJob(scene, stamp);
+        if (!this.runJob(scene, performance.now() + SLICE_MS)) {
+          this.drawMoving(scene);
+          return "settling";
+        }
+        this.finishJob();
+      } else {
+        this.job = null;
+        this.drawImageLayer(scene, this.imageCtx);
+        this.imageStamp = stamp;
+        this.imageFor = scene.image;
+        this.layerView = { ...view };
+        this.layerEntries = null;
+      }
     }
     if (this.layerTemplate !== scene.template) this.layerEntries = null;
     this.updateLayer(scene);
@@ -114,7 +136,82 @@ export class Renderer {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.drawImage(this.layer, 0, 0);
     this.drawDynamic(scene);
+    return "done";
+  }
+
+  /**
+   * A precise redraw of both layers at the scene's view on back canvases, run in
+   * slices by runJob while the frames still show the scaled front layer.
+   */
+  startJob(scene, stamp) {
+    const back = this.back || {};
+    for (const name of ["image", "layer"]) {
+      if (!back[name]) {
+        back[name] = document.createElement("canvas");
+        back[`${name}Ctx`] = back[name].getContext("2d", { alpha: false });
+      }
+      back[name].width = this.layer.width;
+      back[name].height = this.layer.height;
+    }
+    this.back = back;
+    const entries = this.layerContent(scene, null);
+    return {
+      stamp,
+      view: { ...scene.view },
+      template: scene.template,
+      entries,
+      items: this.ordered(scene, [...entries.values()]),
+      next: -1, // -1: the image layer, then the items in order
+    };
+  }
+
+  /**
+   * Run the job until about `deadline` (performance.now()): slices of as many
+   * instances as the time per instance measured so far lets fit, each
+   * rasterized before the next. True when the job is complete.
+   */
+  runJob(scene, deadline) {
+    const { job, back } = this;
+    const ctx = back.layerCtx;
+    const jobScene = { ...scene, view: job.view, template: job.template };
+    for (let now = performance.now(); now < deadline;) {
+      if (job.next === -1) {
+        this.drawImageLayer(jobScene, back.imageCtx);
+        ctx.setTransform(1, 0, 0, 1, 0, 0);
+        ctx.drawImage(back.image, 0, 0);
+        job.next = 0;
+        job.perItem = 0;
+        job.timed = 0;
+      } else {
+        const guess = job.timed ? job.perItem / job.timed : 0;
+        const fit = guess ? Math.floor((deadline - now) / guess) : 2;
+        const end = Math.min(job.items.length, job.next + Math.max(1, fit));
+        this.drawItems(ctx, jobScene, job.items.slice(job.next, end), null);
+        job.timed += end - job.next;
+        job.next = end;
+      }
+      // Rasterize now, so that the slice's cost lands in this frame.
+      ctx.getImageData(0, 0, 1, 1);
+      const after = performance.now();
+      if (job.next > 0 && job.timed) job.perItem += after - now;
+      now = after;
+      if (job.next >= job.items.length) return true;
+    }
     return false;
+  }
+
+  /** Put the completed job's canvases in front. */
+  finishJob() {
+    const { job, back } = this;
+    [this.imageLayer, back.image] = [back.image, this.imageLayer];
+    [this.imageCtx, back.imageCtx] = [back.imageCtx, this.imageCtx];
+    [this.layer, back.layer] = [back.layer, this.layer];
+    [this.layerCtx, back.layerCtx] = [back.layerCtx, this.layerCtx];
+    this.imageStamp = job.stamp;
+    this.layerView = job.view;
+    this.layerEntries = job.entries;
+    this.layerTemplate = job.template;
+    this.job = null;
   }
 
   /** The dragged instances (on top, at the scene's view) and the overlays. */
@@ -178,12 +275,11 @@ export class Renderer {
     this.drawDynamic(scene);
   }
 
-  drawImageLayer(scene) {
+  drawImageLayer(scene, ctx) {
     const { dpr, view, image } = scene;
-    const ctx = this.imageCtx;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = BACKGROUND;
-    ctx.fillRect(0, 0, this.imageLayer.width, this.imageLayer.height);
+    ctx.fillRect(0, 0, ctx.canvas.width, ctx.canvas.height);
     if (!image) return;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.imageSmoothingEnabled = view.scale < 2;
@@ -294,31 +390,51 @@ export class Renderer {
   }
 
   /**
-   * Draw ghosts, then rejected instances (faint), then the rest, the active
-   * instance on top: the same order for a whole layer and for a repaired part.
+   * The drawing order: ghosts, then rejected instances (faint), then the rest,
+   * the active instance on top; the same for a whole layer, a repaired part and
+   * a sliced redraw.
    */
-  drawContent(ctx, scene, entries, rects) {
+  ordered(scene, entries) {
+    const ghosts = [];
     const rejected = [];
     const normal = [];
     let active = null;
     for (const entry of entries) {
-      if (entry.ghost) drawGhost(ctx, scene, entry.ghost);
-    }
-    for (const entry of entries) {
-      if (entry.ghost) continue;
-      const { rec } = entry;
-      const isActive = rec.key === scene.activeKey;
-      if (!entry.shape) {
-        const chosen = scene.selected.get(rec.key);
-        entry.shape = buildShape(rec.data, scene, { active: isActive, chosen });
+      if (entry.ghost) {
+        ghosts.push(entry);
+        continue;
       }
-      if (isActive) active = entry.shape;
-      else if (rec.data.status === "rejected") rejected.push(entry.shape);
-      else normal.push(entry.shape);
+      const { rec } = entry;
+      if (rec.key === scene.activeKey) active = entry;
+      else if (rec.data.status === "rejected") rejected.push(entry);
+      else normal.push(entry);
     }
-    drawShapes(ctx, scene, rejected, rects);
-    drawShapes(ctx, scene, normal, rects);
-    if (active) drawShapes(ctx, scene, [active], rects);
+    return [...ghosts, ...rejected, ...normal, ...(active ? [active] : [])];
+  }
+
+  /** Draw entries in the given order, building the shapes not cached yet. */
+  drawItems(ctx, scene, items, rects) {
+    let shapes = [];
+    for (const item of items) {
+      if (!item.ghost) {
+        if (!item.shape) {
+          const { rec } = item;
+          const active = rec.key === scene.activeKey;
+          const chosen = scene.selected.get(rec.key);
+          item.shape = buildShape(rec.data, scene, { active, chosen });
+        }
+        shapes.push(item.shape);
+        continue;
+      }
+      drawShapes(ctx, scene, shapes, rects);
+      shapes = [];
+      drawGhost(ctx, scene, item.ghost);
+    }
+    drawShapes(ctx, scene, shapes, rects);
+  }
+
+  drawContent(ctx, scene, entries, rects) {
+    this.drawItems(ctx, scene, this.ordered(scene, entries), rects);
   }
 
   drawOverlays(ctx, scene) {

@@ -260,7 +260,11 @@ export function buildShape(data, scene, { active = false, chosen = undefined } =
     } else {
       path.rect(x1, y1, x2 - x1, y2 - y1);
     }
-    shape.box = { path, color: boxColor(data, active), width: (active ? 2.5 : compact ? THIN : 1.5) * dpr };
+    shape.box = {
+      path,
+      color: boxColor(data, active),
+      width: (active ? 2.5 : compact ? THIN : 1.5) * dpr,
+    };
     // A light tint inside the box marks machine output still awaiting review.
     if (status === "predicted") {
       shape.tint = new Path2D();
@@ -355,64 +359,63 @@ function touches(x, y, w, h, rects) {
 }
 
 /**
- * Draw instance shapes in layers: tints, boxes, limbs by colour, occluded limbs,
- * markers, selection rings; within each layer in the order given. Every call
- * draws one instance's own path, so drawing a subset of the shapes (a repair)
- * puts exactly the same pixels where they are drawn. Sprites outside `rects`
- * (device px; null: everywhere) are skipped: they could not reach the clip.
+ * Draw instance shapes one after the other, each complete: tint, box, limbs by
+ * colour, occluded limbs, markers, selection rings. Every call draws one
+ * instance's own path, so drawing a subset of the shapes in the same order (a
+ * repair), or the shapes in slices over several frames, puts exactly the same
+ * pixels where they are drawn. Sprites outside `rects` (device px; null:
+ * everywhere) are skipped: they could not reach the repaired rectangles.
  */
 export function drawShapes(ctx, scene, shapes, rects = null) {
   if (!shapes.length) return;
   const { dpr, template } = scene;
   const style = templateStyle(template);
+  const groups = style.points.length;
   ctx.save();
   ctx.setTransform(1, 0, 0, 1, 0, 0);
-  if (shapes[0].rejected) ctx.globalAlpha = 0.35;
-  ctx.fillStyle = "rgba(255,179,0,0.07)";
-  for (const s of shapes) if (s.tint) ctx.fill(s.tint);
   for (const s of shapes) {
-    if (!s.box) continue;
-    ctx.strokeStyle = s.box.color;
-    ctx.lineWidth = s.box.width;
-    ctx.stroke(s.box.path);
-  }
-  style.edges.forEach(([color], g) => {
-    ctx.strokeStyle = color;
-    for (const s of shapes) {
+    ctx.globalAlpha = s.rejected ? 0.35 : 1;
+    if (s.tint) {
+      ctx.fillStyle = "rgba(255,179,0,0.07)";
+      ctx.fill(s.tint);
+    }
+    if (s.box) {
+      ctx.strokeStyle = s.box.color;
+      ctx.lineWidth = s.box.width;
+      ctx.stroke(s.box.path);
+    }
+    ctx.lineWidth = s.edgeWidth;
+    for (let g = 0; g < s.edges.length; g++) {
       if (!s.edges[g]) continue;
-      ctx.lineWidth = s.edgeWidth;
+      ctx.strokeStyle = style.edges[g][0];
       ctx.stroke(s.edges[g]);
     }
-  });
-  ctx.strokeStyle = GREY;
-  for (const s of shapes) {
-    if (!s.grey) continue;
-    ctx.lineWidth = s.edgeWidth;
-    ctx.stroke(s.grey);
-  }
-  const groups = style.points.length;
-  for (const s of shapes) {
+    if (s.grey) {
+      ctx.strokeStyle = GREY;
+      ctx.stroke(s.grey);
+    }
     if (s.compact) {
-      s.dots.forEach((path, g) => {
-        if (!path) return;
-        ctx.fillStyle =
-          g < groups ? style.points[g][0] : g === groups ? GREY : COLORS.lowScore;
-        ctx.fill(path);
-      });
-      continue;
+      for (let g = 0; g < s.dots.length; g++) {
+        if (!s.dots[g]) continue;
+        ctx.fillStyle = g < groups ? style.points[g][0] : g === groups ? GREY : COLORS.lowScore;
+        ctx.fill(s.dots[g]);
+      }
+    } else {
+      const { sprites, at } = s;
+      for (let i = 0; i < sprites.length; i++) {
+        const image = sprites[i];
+        const x = at[2 * i];
+        const y = at[2 * i + 1];
+        if (rects && !touches(x, y, image.width, image.height, rects)) continue;
+        ctx.drawImage(image, x, y);
+      }
     }
-    const { sprites, at } = s;
-    for (let i = 0; i < sprites.length; i++) {
-      const image = sprites[i];
-      const x = at[2 * i];
-      const y = at[2 * i + 1];
-      if (rects && !touches(x, y, image.width, image.height, rects)) continue;
-      ctx.drawImage(image, x, y);
+    if (s.rings) {
+      ctx.lineWidth = 2 * dpr;
+      ctx.strokeStyle = COLORS.selected;
+      ctx.stroke(s.rings);
     }
   }
-  ctx.lineWidth = 2 * dpr;
-  ctx.strokeStyle = COLORS.selected;
-  for (const s of shapes) if (s.rings) ctx.stroke(s.rings);
   ctx.restore();
 }
 
