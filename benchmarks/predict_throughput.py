@@ -11,6 +11,7 @@ Run: ``python benchmarks/predict_throughput.py [--data DIR] [--repeats N]``
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import tempfile
 import time
@@ -26,6 +27,8 @@ from posekit.pipeline import predict
 from posekit.skeleton import get_preset
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+#: Extra BlazePoseDetector options (``--detector-option``), e.g. the tile grids.
+DETECTOR_OPTIONS: dict = {}
 
 
 def coco_images(folder: Path) -> Callable[[], Iterator[np.ndarray]]:
@@ -59,7 +62,7 @@ def run_files(name: str, inputs: list[Path], repeats: int) -> None:
     from posekit.pipeline.predict_files import predict_files
 
     skeleton = get_preset("coco17")
-    with BlazePoseDetector() as detector, BlazePoseEstimator() as estimator:
+    with BlazePoseDetector(**DETECTOR_OPTIONS) as detector, BlazePoseEstimator() as estimator:
         predict_files(inputs, skeleton, estimator, detector)  # warm-up
         detector.inference_seconds = estimator.inference_seconds = 0.0
         count = people = 0
@@ -80,7 +83,7 @@ def run_files(name: str, inputs: list[Path], repeats: int) -> None:
 
 def run(name: str, frames: Callable[[], Iterator[np.ndarray]], repeats: int) -> None:
     skeleton = get_preset("coco17")
-    with BlazePoseDetector() as detector, BlazePoseEstimator() as estimator:
+    with BlazePoseDetector(**DETECTOR_OPTIONS) as detector, BlazePoseEstimator() as estimator:
         for image in frames():  # warm-up: first invokes allocate and tune XNNPACK
             predict([image], skeleton, detector, estimator)
         detector.inference_seconds = estimator.inference_seconds = 0.0
@@ -106,7 +109,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--detector-option",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="BlazePoseDetector option, e.g. tile_grids=[[2,0.6]] (the grid before issue 9)",
+    )
     args = parser.parse_args()
+    for pair in args.detector_option:
+        key, value = pair.split("=", 1)
+        DETECTOR_OPTIONS[key] = json.loads(value)
     logging.basicConfig(level=logging.WARNING)
     print("posekit predict path (predict_files: files -> COCO dataset):")
     run_files(

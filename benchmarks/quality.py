@@ -19,7 +19,8 @@ MPII's json layout is converted to COCO (box: labeled-joint extent padded 10%);
 PoseTrack frames are renamed ``<video>_<frame>.jpg`` because the simulated
 annotator matches images by base name.
 
-Run: ``python benchmarks/quality.py [--data ../shared/data] [--json out.json]``
+Run: ``python benchmarks/quality.py [--data ../shared/data] [--json out.json]
+[--before earlier.json]`` (prints a Markdown table).
 """
 
 from __future__ import annotations
@@ -201,6 +202,9 @@ def main() -> None:
     )
     parser.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", type=Path, help="write the ground truth and predictions here")
+    parser.add_argument(
+        "--before", type=Path, help="an earlier --json: print each cell as 'before -> now'"
+    )
     args = parser.parse_args()
 
     from posekit.evaluation import evaluate
@@ -252,28 +256,43 @@ def main() -> None:
             rows[name] = row
     pose.close()
     detector.close()
-    cols = [
-        ("AP det", "AP_det"),
-        ("AP gt", "AP_gt"),
-        ("edits gt", "edits_gt"),
-        ("edits det", "edits_det"),
-        ("dup det", "dup_det"),
-        ("dup gt", "dup_gt"),
-        ("AUROC gt", "auroc_gt"),
-        ("AUROC det", "auroc_det"),
-        ("preds det", "preds_det"),
-        ("persons", "persons"),
-    ]
-    print(f"{'sample set':14s} " + " ".join(f"{c:>9s}" for c, _ in cols))
-    for name, row in rows.items():
-        cells = []
-        for _, key in cols:
-            value = row[key]
-            cells.append(f"{'-' if value is None else value:>9}")
-        print(f"{name:14s} " + " ".join(cells))
+    print_table(rows, json.loads(args.before.read_text()) if args.before else None)
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+
+
+COLUMNS = [
+    ("AP det", "AP_det"),
+    ("AP gt", "AP_gt"),
+    ("edits gt", "edits_gt"),
+    ("edits det", "edits_det"),
+    ("dup det", "dup_det"),
+    ("dup gt", "dup_gt"),
+    ("AUROC gt", "auroc_gt"),
+    ("AUROC det", "auroc_det"),
+    ("preds det", "preds_det"),
+    ("persons", "persons"),
+]
+
+
+def print_table(rows: dict, before: dict | None = None) -> None:
+    """A Markdown table; with ``before`` (an earlier ``--json``) each cell reads
+    ``before -> now``."""
+
+    def cell(value) -> str:
+        return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+    print("| sample set | " + " | ".join(c for c, _ in COLUMNS) + " |")
+    print("|---|" + "---:|" * len(COLUMNS))
+    for name, row in rows.items():
+        cells = []
+        for _, key in COLUMNS:
+            now = cell(row.get(key))
+            if before is not None and name in before:
+                now = f"{cell(before[name].get(key))} → {now}"
+            cells.append(now)
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

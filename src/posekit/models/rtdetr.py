@@ -48,6 +48,9 @@ class RTDetrDetector(TorchBackend):
     """
 
     name = "rtdetr"
+    _checkpoint = "RT-DETR checkpoint"
+    _model_types = frozenset({"rt_detr", "rt_detr_v2"})
+    _expected = "an RT-DETR one"
 
     def __init__(
         self,
@@ -73,18 +76,7 @@ class RTDetrDetector(TorchBackend):
         self.iou_threshold = float(iou_threshold)
         self.min_box_size = float(min_box_size)
         self.batch_size = int(batch_size)
-        loading = {
-            "what": "RT-DETR checkpoint",
-            "spec_name": "rtdetr",
-            "revision": revision,
-            "local_files_only": local_files_only,
-        }
-        config = load_pretrained(transformers.AutoConfig.from_pretrained, self.model_id, **loading)
-        if getattr(config, "model_type", None) not in {"rt_detr", "rt_detr_v2"}:
-            raise ModelError(
-                f"{self.model_id!r} is a {getattr(config, 'model_type', '?')!r} checkpoint, "
-                "not an RT-DETR one"
-            )
+        config, loading = self._load_config(transformers, revision, local_files_only)
         labels = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         matches = [i for i, name in labels.items() if name.lower() == person_label.lower()]
         if not matches:

@@ -184,12 +184,22 @@ class TorchBackend:
     """Lifecycle shared by the torch backends: ``close()`` frees the model (and the
     CUDA cache) and may be called again; usable as a context manager.
 
-    Subclasses call :meth:`_setup_torch` first, then :meth:`_place` on the model
-    they load, and :meth:`_require_open` before running it.
+    Subclasses call :meth:`_setup_torch` first, then :meth:`_load_config` and
+    :meth:`_place` on the model they load, and :meth:`_require_open` before running it.
     """
+
+    #: The spec prefix (``"vitpose"``), named in loading errors.
+    name: str
+    #: What loading errors call the checkpoint (``"ViTPose checkpoint"``).
+    _checkpoint: str
+    #: The config ``model_type`` values this backend runs, and how the error for
+    #: any other names what was expected (``"a ViTPose one"``).
+    _model_types: frozenset[str]
+    _expected: str
 
     _model: Any = None
     _torch: Any
+    model_id: str
     device: str
     half: bool
 
@@ -200,6 +210,27 @@ class TorchBackend:
         self.device = select_device(device)
         self.half = resolve_half(self.device, half)
         return transformers
+
+    def _load_config(
+        self, transformers: Any, revision: str | None, local_files_only: bool
+    ) -> tuple[Any, dict[str, Any]]:
+        """The config of checkpoint ``self.model_id`` (through :func:`load_pretrained`),
+        checked to be of one of :attr:`_model_types`, and the :func:`load_pretrained`
+        keyword arguments to load the rest of the checkpoint with."""
+        loading: dict[str, Any] = {
+            "what": self._checkpoint,
+            "spec_name": self.name,
+            "revision": revision,
+            "local_files_only": local_files_only,
+        }
+        config = load_pretrained(transformers.AutoConfig.from_pretrained, self.model_id, **loading)
+        model_type = getattr(config, "model_type", None)
+        if model_type not in self._model_types:
+            raise ModelError(
+                f"{self.model_id!r} is a {getattr(config, 'model_type', '?')!r} checkpoint, "
+                f"not {self._expected}"
+            )
+        return config, loading
 
     @property
     def dtype(self) -> Any:

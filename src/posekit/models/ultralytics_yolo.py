@@ -59,10 +59,12 @@ def _yolo_device(device: str | None) -> str | None:
 
 
 class _YoloBase:
+    #: What the "loaded" log line calls the model.
+    _what = "YOLO model"
+
     def __init__(
         self,
         weights: str,
-        *,
         device: str | None,
         half: bool | None,
         score_threshold: float,
@@ -84,8 +86,14 @@ class _YoloBase:
                 f"(classes: {', '.join(list(names.values())[:10])})"
             )
         self.person_class = persons[0]
+        self._check_weights()
         self._device = _yolo_device(device)
         self._half = half
+        self.device = device or "auto"
+        log.info("%s %s loaded", self._what, self.weights)
+
+    def _check_weights(self) -> None:
+        """Raise :class:`ModelError` if the loaded weights cannot serve this backend."""
 
     def _predict(self, images: Sequence[np.ndarray]) -> list[Any]:
         if self._model is None:
@@ -127,6 +135,7 @@ class YoloDetector(_YoloBase):
     """
 
     name = "yolo"
+    _what = "YOLO detector"
 
     def __init__(
         self,
@@ -139,17 +148,8 @@ class YoloDetector(_YoloBase):
         min_box_size: float = 4.0,
         imgsz: int = 640,
     ) -> None:
-        super().__init__(
-            weights,
-            device=device,
-            half=half,
-            score_threshold=score_threshold,
-            iou_threshold=iou_threshold,
-            imgsz=imgsz,
-        )
         self.min_box_size = float(min_box_size)
-        self.device = device or "auto"
-        log.info("YOLO detector %s loaded", self.weights)
+        super().__init__(weights, device, half, score_threshold, iou_threshold, imgsz)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Person boxes for each ``(H, W, 3) uint8`` RGB image."""
@@ -195,6 +195,7 @@ class YoloPoseEstimator(_YoloBase):
     """
 
     name = "yolo"
+    _what = "YOLO pose model"
 
     def __init__(
         self,
@@ -208,14 +209,12 @@ class YoloPoseEstimator(_YoloBase):
         visible_threshold: float = 0.5,
         imgsz: int = 640,
     ) -> None:
-        super().__init__(
-            weights,
-            device=device,
-            half=half,
-            score_threshold=score_threshold,
-            iou_threshold=iou_threshold,
-            imgsz=imgsz,
-        )
+        self.keypoint_names = get_preset("coco17").keypoints
+        self.match_iou = float(match_iou)
+        self.visible_threshold = float(visible_threshold)
+        super().__init__(weights, device, half, score_threshold, iou_threshold, imgsz)
+
+    def _check_weights(self) -> None:
         kpt_shape = getattr(getattr(self._model, "model", None), "kpt_shape", None)
         if kpt_shape is None:
             kpt_shape = getattr(getattr(self._model, "model", None), "yaml", {}).get("kpt_shape")
@@ -224,11 +223,6 @@ class YoloPoseEstimator(_YoloBase):
                 f"YOLO weights {self.weights!r} are not a COCO-17 pose model "
                 f"(kpt_shape {kpt_shape}); use e.g. 'yolov8n-pose.pt'"
             )
-        self.keypoint_names = get_preset("coco17").keypoints
-        self.match_iou = float(match_iou)
-        self.visible_threshold = float(visible_threshold)
-        self.device = device or "auto"
-        log.info("YOLO pose model %s loaded", self.weights)
 
     def estimate(
         self,

@@ -130,6 +130,9 @@ class VitPoseEstimator(TorchBackend):
     """
 
     name = "vitpose"
+    _checkpoint = "ViTPose checkpoint"
+    _model_types = frozenset({"vitpose"})
+    _expected = "a ViTPose one (config model_type 'vitpose')"
 
     def __init__(
         self,
@@ -169,18 +172,7 @@ class VitPoseEstimator(TorchBackend):
         self.padding = float(padding)
         self.visible_threshold = float(visible_threshold)
 
-        loading = {
-            "what": "ViTPose checkpoint",
-            "spec_name": "vitpose",
-            "revision": revision,
-            "local_files_only": local_files_only,
-        }
-        config = load_pretrained(transformers.AutoConfig.from_pretrained, self.model_id, **loading)
-        if getattr(config, "model_type", None) != "vitpose":
-            raise ModelError(
-                f"{self.model_id!r} is a {getattr(config, 'model_type', '?')!r} checkpoint, "
-                "not a ViTPose one (config model_type 'vitpose')"
-            )
+        config, loading = self._load_config(transformers, revision, local_files_only)
         backbone = config.backbone_config
         image_h, image_w = (int(v) for v in backbone.image_size)
         self.input_size = (image_w, image_h)

@@ -115,14 +115,16 @@ def postprocess_instances(
     Args:
         instances: predicted instances of one image on ``template``.
         template: gives the OKS sigmas.
-        oks_threshold: see :func:`oks_nms`; above 1 disables it.
+        oks_threshold: see :func:`oks_nms`; 0 disables OKS-NMS.
         min_score: instances scoring below this are dropped (instances without a
             score are kept).
 
     Returns:
         The kept instances, in their original order.
     """
-    kept = [instances[i] for i in oks_nms(instances, np.asarray(template.sigmas), oks_threshold)]
+    kept = list(instances)
+    if 0.0 < oks_threshold <= 1.0:
+        kept = [kept[i] for i in oks_nms(kept, np.asarray(template.sigmas), oks_threshold)]
     if min_score > 0:
         kept = [inst for inst in kept if inst.score is None or inst.score >= min_score]
     return kept

@@ -6,6 +6,7 @@ from posekit.skeleton.inference import (
     preset_for_names,
     skeleton_from_category,
     template_for_names,
+    uniform_sigma_template,
 )
 from posekit.skeleton.mapping import (
     add_derived_points,
@@ -33,4 +34,5 @@ __all__ = [
     "side_of",
     "skeleton_from_category",
     "template_for_names",
+    "uniform_sigma_template",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "preset_for_names",
     "skeleton_from_category",
     "template_for_names",
+    "uniform_sigma_template",
 ]
 
 logger = logging.getLogger(__name__)
@@ -223,3 +224,35 @@ def skeleton_from_category(
         "aliases": aliases,
     }
     return Skeleton.from_dict(data, source=where)
+
+
+def uniform_sigma_template(
+    name: str,
+    keypoints: Sequence[str],
+    edges: Sequence[Sequence[int]],
+    *,
+    sigma: float,
+    why: str,
+) -> Skeleton:
+    """A template built from a file's own layout, one OKS ``sigma`` for every keypoint,
+    for formats that carry no sigmas (:func:`skeleton_from_category` on it: flip pairs
+    from left/right names, names made valid).
+
+    Args:
+        name: The layout's name (the category name of the template).
+        keypoints: Keypoint names in file order.
+        edges: ``(a, b)`` 0-based keypoint index pairs.
+        sigma: The OKS sigma of every keypoint.
+        why: Why the sigmas are uniform; ``sigmas_source`` is ``"uniform <sigma>: <why>"``.
+
+    Raises:
+        SkeletonError: the names or edges are malformed.
+    """
+    category = {
+        "name": name,
+        "keypoints": list(keypoints),
+        "skeleton": [[a + 1, b + 1] for a, b in edges],
+    }
+    return skeleton_from_category(
+        category, [sigma] * len(keypoints), sigmas_source=f"uniform {sigma}: {why}"
+    )

@@ -30,7 +30,9 @@ def names_mapping(
 
     Names are matched exactly first; a target keypoint left unmatched then takes
     the one unused source name equal to its name or an alias after
-    :func:`normalize_keypoint_name` (``"Right Shoulder"`` for ``right_shoulder``).
+    :func:`normalize_keypoint_name` (``"Right Shoulder"`` for ``right_shoulder``),
+    reading the sides ``left_``/``l_`` and ``right_``/``r_`` alike (``"L_Ear"`` for
+    ``left_ear``).
 
     With ``strict=True`` a source name that the target does not know raises
     :class:`SkeletonError` (used on import: silently dropping labelled points
@@ -52,13 +54,13 @@ def names_mapping(
         by_normal: dict[str, list[int]] = {}
         for n, i in positions.items():
             if i not in used:
-                by_normal.setdefault(normalize_keypoint_name(n), []).append(i)
+                by_normal.setdefault(_short_sides(normalize_keypoint_name(n)), []).append(i)
         for t in np.flatnonzero(out < 0).tolist():
             name = target.keypoints[t]
             for candidate in (name, *target.aliases.get(name, ())):
                 found = [
                     i
-                    for i in by_normal.get(normalize_keypoint_name(candidate), ())
+                    for i in by_normal.get(_short_sides(normalize_keypoint_name(candidate)), ())
                     if i not in used
                 ]
                 if len(found) == 1:  # two source names with one normal form: ambiguous
@@ -87,14 +89,22 @@ def keypoint_mapping(source: Skeleton, target: Skeleton) -> np.ndarray:
     return names_mapping(source.keypoints, target)
 
 
+def _short_sides(normal: str) -> str:
+    """``left_ear`` -> ``l_ear`` (the other common spelling of sides)."""
+    for long, short in (("left_", "l_"), ("right_", "r_")):
+        if normal.startswith(long):
+            return short + normal[len(long) :]
+    return normal
+
+
 def _find_name(source_names: list[str] | tuple[str, ...], name: str) -> int | None:
     """Position of ``name`` among ``source_names``: exact, else the one name with the
-    same :func:`normalize_keypoint_name` form."""
+    same :func:`normalize_keypoint_name` form, sides spelled ``left_``/``l_`` alike."""
     names = [str(n) for n in source_names]
     if name in names:
         return names.index(name)
-    normal = normalize_keypoint_name(name)
-    found = [i for i, n in enumerate(names) if normalize_keypoint_name(n) == normal]
+    normal = _short_sides(normalize_keypoint_name(name))
+    found = [i for i, n in enumerate(names) if _short_sides(normalize_keypoint_name(n)) == normal]
     return found[0] if len(found) == 1 else None
 
 

@@ -31,6 +31,14 @@ SIDE_COLORS: dict[str, tuple[int, int, int]] = {
 }
 
 
+#: The keys a template file may have (anything else is refused, naming the key).
+TEMPLATE_KEYS = (
+    "name", "display_name", "description", "category", "keypoints", "sigmas",
+    "sigmas_source", "default_sigma", "edges", "flip_pairs", "keypoint_colors",
+    "edge_colors", "aliases", "derived",
+)  # fmt: skip
+
+
 class SkeletonError(ValueError):
     """A skeleton template is malformed; the message names the offending element."""
 
@@ -137,12 +145,15 @@ class Skeleton:
 
         edge_index = np.zeros((len(self.edges), 2), dtype=np.int64)
         for e, pair in enumerate(self.edges):
+            number = e + 1  # people count edges from 1, as they appear in the file
             if len(pair) != 2:
-                raise SkeletonError(f"template {self.name!r}: edge #{e} {pair!r} is not a pair")
+                raise SkeletonError(
+                    f"template {self.name!r}: edge #{number} {pair!r} is not a pair"
+                )
             a, b = pair
-            edge_index[e] = (lookup(a, f"edge #{e}"), lookup(b, f"edge #{e}"))
+            edge_index[e] = (lookup(a, f"edge #{number}"), lookup(b, f"edge #{number}"))
             if a == b:
-                raise SkeletonError(f"template {self.name!r}: edge #{e} joins {a!r} to itself")
+                raise SkeletonError(f"template {self.name!r}: edge #{number} joins {a!r} to itself")
 
         flip_index = np.arange(k, dtype=np.int64)
         seen: dict[str, str] = {}
@@ -272,6 +283,16 @@ class Skeleton:
         """
         if not isinstance(data, Mapping):
             raise SkeletonError(f"{source}: expected a mapping at the top level")
+        unknown = sorted(str(key) for key in data if key not in TEMPLATE_KEYS)
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], TEMPLATE_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SkeletonError(
+                f"{source}: unknown key {unknown[0]!r}{hint}; known keys: "
+                f"{', '.join(sorted(TEMPLATE_KEYS))}"
+            )
         for key in ("name", "keypoints"):
             if key not in data:
                 raise SkeletonError(f"{source}: missing required key {key!r}")

@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from posekit.core import Detections
-from posekit.models.base import ModelError, check_images
+from posekit.models.base import check_images
 from posekit.models.blazepose.runtime import (
     DETECTOR_SIZE,
-    default_threads,
+    TfliteModel,
     find_model_dir,
-    load_interpreter,
     sigmoid,
 )
 from posekit.models.boxes import weighted_nms
@@ -59,7 +57,7 @@ def generate_anchors(input_size: int = DETECTOR_SIZE) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------ detector
-class BlazePoseDetector:
+class BlazePoseDetector(TfliteModel):
     """MediaPipe's BlazePose person detector, keeping every person it finds.
 
     Each detection carries the 4 alignment keypoints (hip centre, full-body scale
@@ -83,12 +81,18 @@ class BlazePoseDetector:
             (on the COCO sample it finds 3 of 11 people without tiles, 10 with 2x2
             tiles, and the 30x96 px umpire of a 640 px photo only in a 3x3 grid).
             0 disables tiling.
-        tile_grids: ``(n, fraction)`` pairs: an ``n`` x ``n`` grid of tiles, each
-            ``fraction`` of the image's width and height, evenly spaced from edge to
-            edge. The default 2x2 grid of 60% tiles finds people of medium size, the
-            3x3 grid of 40% tiles (a 640 px photo at about the detector's own
-            resolution) people down to about 30x90 px; a tile costs one detector run
-            (about a tenth of one landmark run).
+        tile_grids: ``(n, fraction)`` or ``(n, fraction, min_score)``: an ``n`` x
+            ``n`` grid of tiles, each ``fraction`` of the image's width and height,
+            evenly spaced from edge to edge, whose detections must score at least
+            ``min_score`` (default ``score_threshold``). The default 2x2 grid of 60%
+            tiles finds people of medium size, the 3x3 grid of 40% tiles (a 640 px
+            photo at about the detector's own resolution) people down to about
+            30x90 px; a tile costs one detector run (about a tenth of one landmark
+            run). At that resolution the detector is sure of the people it finds
+            (the small players of the COCO sample score 0.9 and above) while the
+            partial views of large people that tiles cut score lower, so the fine
+            grid keeps only detections from 0.5 and spends no landmark runs on
+            those.
         num_threads: TFLite CPU threads.
     """
 
@@ -102,7 +106,7 @@ class BlazePoseDetector:
         iou_threshold: float = 0.3,
         max_people: int = 20,
         tile_min_side: int = 2 * DETECTOR_SIZE,
-        tile_grids: Sequence[tuple[int, float]] = ((2, 0.6), (3, 0.4)),
+        tile_grids: Sequence[tuple[float, ...]] = ((2, 0.6), (3, 0.4, 0.5)),
         num_threads: int | None = None,
     ) -> None:
         if not 0.0 <= score_threshold <= 1.0:
@@ -118,24 +122,22 @@ class BlazePoseDetector:
         grids = []
         for grid in tile_grids:
             n, fraction = int(grid[0]), float(grid[1])
+            min_score = float(grid[2]) if len(grid) > 2 else self.score_threshold
             if n < 1 or not 0.0 < fraction <= 1.0 or n * fraction < 1.0:
                 raise ValueError(
                     f"tile_grids: ({grid[0]}, {grid[1]}) must be n >= 1 tiles of a fraction in "
                     "(0, 1] that together cover the image (n x fraction >= 1)"
                 )
-            grids.append((n, fraction))
+            if not 0.0 <= min_score <= 1.0:
+                raise ValueError(f"tile_grids: minimum score {min_score} is not in [0, 1]")
+            grids.append((n, fraction, min_score))
         self.tile_grids = tuple(grids)
         detector_path, _ = find_model_dir(model_dir)
-        self._interpreter = load_interpreter(detector_path, num_threads or default_threads())
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        outputs = self._interpreter.get_output_details()
+        outputs = self._open(detector_path, num_threads)
         # Identity: (1, 2254, 12) regressors; Identity_1: (1, 2254, 1) logits.
         by_width = {int(d["shape"][-1]): d["index"] for d in outputs}
         self._regressors, self._logits = by_width[12], by_width[1]
         self._anchors = generate_anchors() * DETECTOR_SIZE
-        self.device = "cpu (tflite)"
-        #: Seconds spent inside ``interpreter.invoke`` since creation (for benchmarks).
-        self.inference_seconds = 0.0
         log.info("BlazePose detector loaded from %s on %s", detector_path, self.device)
 
     def detect_view(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,13 +145,8 @@ class BlazePoseDetector:
         ``(N, 4)``, scores ``(N,)`` and alignment points ``(N, 4, 2)`` in its pixels."""
         canvas, transform = letterbox(image, DETECTOR_SIZE)
         tensor = canvas.astype(np.float32)[None] * (2.0 / 255.0) - 1.0  # range [-1, 1]
-        interpreter = self._interpreter
-        if interpreter is None:
-            raise ModelError("BlazePoseDetector is closed")
-        interpreter.set_tensor(self._input, tensor)
-        start = time.perf_counter()
-        interpreter.invoke()
-        self.inference_seconds += time.perf_counter() - start
+        interpreter = self._require_open()
+        self._invoke(interpreter, tensor)
         raw = interpreter.get_tensor(self._regressors)[0]
         logits = interpreter.get_tensor(self._logits)[0, :, 0]
         scores = sigmoid(np.clip(logits, -100.0, 100.0))  # score_clipping_thresh 100
@@ -164,10 +161,10 @@ class BlazePoseDetector:
         face_img = transform.to_image(face.reshape(-1, 2, 2)).reshape(-1, 4)
         return face_img, scores, transform.to_image(points)
 
-    def _tiles(self, image: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    def _tiles(self, image: np.ndarray) -> list[tuple[int, int, float, np.ndarray]]:
         height, width = image.shape[:2]
         out = []
-        for n, fraction in self.tile_grids:
+        for n, fraction, min_score in self.tile_grids:
             if n == 1 and fraction == 1.0:
                 continue  # the whole image is always run
             tile_w, tile_h = max(1, int(width * fraction)), max(1, int(height * fraction))
@@ -175,7 +172,7 @@ class BlazePoseDetector:
             ys = np.linspace(0, height - tile_h, n).round().astype(int)
             for y0 in ys.tolist():
                 for x0 in xs.tolist():
-                    out.append((x0, y0, image[y0 : y0 + tile_h, x0 : x0 + tile_w]))
+                    out.append((x0, y0, min_score, image[y0 : y0 + tile_h, x0 : x0 + tile_w]))
         return out
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
@@ -191,8 +188,10 @@ class BlazePoseDetector:
             face, scores, points = self.detect_view(image)
             if self.tile_min_side and max(image.shape[:2]) > self.tile_min_side:
                 parts = [(face, scores, points)]
-                for x0, y0, tile in self._tiles(image):
+                for x0, y0, min_score, tile in self._tiles(image):
                     f, s, p = self.detect_view(tile)
+                    keep = s >= min_score
+                    f, s, p = f[keep], s[keep], p[keep]
                     offset = np.array([x0, y0], np.float32)
                     parts.append((f + np.tile(offset, 2), s, p + offset))
                 face = np.concatenate([p[0] for p in parts])
@@ -203,16 +202,6 @@ class BlazePoseDetector:
             scores, points = scores[order], points[order]
             results.append(Detections(_alignment_boxes(points, image.shape), scores, points))
         return results
-
-    def close(self) -> None:
-        """Release the interpreter."""
-        self._interpreter = None
-
-    def __enter__(self) -> BlazePoseDetector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _alignment_boxes(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

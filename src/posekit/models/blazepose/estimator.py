@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,12 +23,12 @@ from posekit.models.blazepose.runtime import (
     LANDMARK_SIZE,
     NUM_LANDMARKS,
     ROI_ENLARGE,
-    default_threads,
+    TfliteModel,
     find_model_dir,
-    load_interpreter,
     sigmoid,
 )
 from posekit.models.geometry import box_to_roi, crop_rois, crop_to_image, roi_from_alignment_points
+from posekit.models.heatmap_codec import rescore_instances
 from posekit.models.instances import predicted_instance
 from posekit.skeleton import Skeleton, add_derived_points, derived_mapping
 
@@ -38,7 +37,7 @@ __all__ = ["BlazePoseEstimator"]
 log = logging.getLogger(__name__)
 
 
-class BlazePoseEstimator:
+class BlazePoseEstimator(TfliteModel):
     """BlazePose 33-landmark model (``pose_landmark_full``) on person crops.
 
     Crops: detections that carry the detector's alignment keypoints get MediaPipe's
@@ -113,11 +112,8 @@ class BlazePoseEstimator:
         self.flip_test = bool(flip_test)
         self.visible_threshold = float(visible_threshold)
         _, landmark_path = find_model_dir(model_dir)
-        self._interpreter = load_interpreter(landmark_path, num_threads or default_threads())
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        outputs = {
-            tuple(d["shape"][1:]): d["index"] for d in self._interpreter.get_output_details()
-        }
+        details = self._open(landmark_path, num_threads)
+        outputs = {tuple(d["shape"][1:]): d["index"] for d in details}
         try:
             self._out_landmarks = outputs[(NUM_LANDMARKS * 5,)]
             self._out_flag = outputs[(1,)]
@@ -142,17 +138,13 @@ class BlazePoseEstimator:
             self._detector = BlazePoseDetector(
                 model_dir, score_threshold=0.1, num_threads=num_threads
             )
-        self.device = "cpu (tflite)"
-        self.inference_seconds = 0.0
         log.info("BlazePose landmark model loaded from %s on %s", landmark_path, self.device)
 
     # ------------------------------------------------------------------ inference
     def _infer(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw outputs for ``(N, 256, 256, 3) uint8`` crops: landmarks (N, 39, 5),
         pose flag (N,), heatmap logits (N, 64, 64, 39)."""
-        interpreter = self._interpreter
-        if interpreter is None:
-            raise ModelError("BlazePoseEstimator is closed")
+        interpreter = self._require_open()
         n = crops.shape[0]
         landmarks = np.empty((n, NUM_LANDMARKS, 5), np.float32)
         flags = np.empty((n,), np.float32)
@@ -161,10 +153,7 @@ class BlazePoseEstimator:
         # One crop per invoke: batched invokes are not faster with XNNPACK on CPU and
         # resizing the input reallocates every tensor.
         for i in range(n):
-            interpreter.set_tensor(self._input, tensor[i : i + 1])
-            start = time.perf_counter()
-            interpreter.invoke()
-            self.inference_seconds += time.perf_counter() - start
+            self._invoke(interpreter, tensor[i : i + 1])
             landmarks[i] = interpreter.get_tensor(self._out_landmarks).reshape(NUM_LANDMARKS, 5)
             flags[i] = interpreter.get_tensor(self._out_flag).reshape(-1)[0]
             # The heatmap gives the keypoint confidences even when not refining.
@@ -386,15 +375,9 @@ class BlazePoseEstimator:
 
     def close(self) -> None:
         """Release the interpreters (this model's and the aligning detector's)."""
-        self._interpreter = None
+        super().close()
         if self._detector is not None:
             self._detector.close()
-
-    def __enter__(self) -> BlazePoseEstimator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 #: A pose whose landmark extent overlaps its given box by less than this IoU is
@@ -435,11 +418,6 @@ def _duplicated(out: LandmarkOutput, fit: np.ndarray, threshold: float = 0.5) ->
     return flags
 
 
-#: Keypoint confidences below this do not count towards the instance score (the
-#: rescoring of SimpleBaseline / HRNet / ViTPose evaluations: mean of confident points).
-RESCORE_THRESHOLD = 0.2
-
-
 def keypoint_confidence(out: LandmarkOutput) -> np.ndarray:
     """``(N, 33)`` per-landmark confidence that the point is where it should be.
 
@@ -456,7 +434,8 @@ def instance_scores(
     out: LandmarkOutput, confidence: np.ndarray, *, use_flag: bool = True
 ) -> np.ndarray:
     """``(N,)`` instance scores: pose flag x agreement between passes x mean of the
-    template keypoints' confidences above :data:`RESCORE_THRESHOLD`.
+    template keypoints' confidences above 0.2
+    (:func:`posekit.models.heatmap_codec.rescore_instances`).
 
     Each factor is a probability-like quality in [0, 1] that is low on junk: the flag
     when the crop holds no person, the agreement when the pose moves on re-cropping
@@ -469,11 +448,8 @@ def instance_scores(
             person (its score says how surely), and the flag drops to ~0 on real but
             occluded or truncated people inside such boxes.
     """
-    confident = confidence > RESCORE_THRESHOLD
-    counts = confident.sum(axis=1)
-    mean = np.where(confident, confidence, 0.0).sum(axis=1) / np.maximum(counts, 1)
     flag = out.pose_flag if use_flag else 1.0
-    return (flag * out.agreement * np.where(counts > 0, mean, 0.0)).astype(np.float32)
+    return rescore_instances(flag * out.agreement, confidence).astype(np.float32)
 
 
 def _points_box(points: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -1,16 +1,23 @@
 """BlazePose model files, constants and the TFLite runtime.
 
-The ``.tflite`` files ship inside the ``mediapipe==0.10.21`` wheel (found without
-importing mediapipe) and run with ``ai-edge-litert``, imported only when a model
-is created.
+The ``.tflite`` files ship inside the ``mediapipe==0.10.21`` wheel. They are read
+from ``$POSEKIT_BLAZEPOSE_DIR``, the posekit cache (filled by ``posekit models fetch
+blazepose`` or on first use: :mod:`posekit.models.blazepose.model_files`), or an
+installed mediapipe (found without importing it), and run with ``ai-edge-litert``,
+imported only when a model is created.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +31,7 @@ __all__ = [
     "LANDMARK_SIZE",
     "NUM_LANDMARKS",
     "ROI_ENLARGE",
+    "TfliteModel",
     "default_threads",
     "find_model_dir",
     "load_interpreter",
@@ -88,15 +96,24 @@ def find_model_dir(model_dir: str | os.PathLike[str] | None = None) -> tuple[Pat
             f"{LANDMARK_FILE} there (or under modules/pose_detection and "
             "modules/pose_landmark)"
         )
+    from posekit.models.blazepose import model_files
+
+    cached = model_files.cached_model_files()
+    if cached is not None:
+        return cached / DETECTOR_FILE, cached / LANDMARK_FILE
     try:
         spec = importlib.util.find_spec("mediapipe")
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            f"the BlazePose models need the mediapipe package (which ships them): {INSTALL_HINT}"
-            f", or set {ENV_MODEL_DIR} to a folder holding {DETECTOR_FILE} and {LANDMARK_FILE}"
-        )
+        if os.environ.get("POSEKIT_OFFLINE", "") not in ("", "0"):
+            raise ModelError(
+                f"the BlazePose model files are not in {model_files.cache_dir()} "
+                f"(POSEKIT_OFFLINE is set): run `posekit models fetch blazepose` once, or set "
+                f"{ENV_MODEL_DIR} to a folder holding {DETECTOR_FILE} and {LANDMARK_FILE}"
+            )
+        folder = model_files.fetch_model_files()  # first use: download once, cache
+        return folder / DETECTOR_FILE, folder / LANDMARK_FILE
     package = Path(next(iter(spec.submodule_search_locations)))
     det = package / "modules" / "pose_detection" / DETECTOR_FILE
     lmk = package / "modules" / "pose_landmark" / LANDMARK_FILE
@@ -118,11 +135,49 @@ def load_interpreter(path: Path, num_threads: int) -> Any:
             f"running the BlazePose models needs ai-edge-litert: {INSTALL_HINT}"
         ) from None
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        interpreter.allocate_tensors()
+        with _native_stderr_filtered():
+            interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: cannot load TFLite model: {exc}") from None
     return interpreter
+
+
+#: Lines the TFLite C++ runtime prints to stderr on every model load (not warnings).
+_RUNTIME_CHATTER = ("Created TensorFlow Lite XNNPACK delegate",)
+
+
+@contextmanager
+def _native_stderr_filtered() -> Iterator[None]:
+    """Hold back the TFLite runtime's per-load info lines, written by C++ straight to
+    file descriptor 2 (no environment variable silences them); anything else it
+    prints is passed on."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (captured, embedded)
+        fd = 2
+    try:
+        saved = os.dup(fd)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [
+                line
+                for line in text.splitlines(True)
+                if not any(chatter in line for chatter in _RUNTIME_CHATTER)
+            ]
+            if kept:
+                os.write(fd, "".join(kept).encode())
 
 
 def default_threads() -> int:
@@ -130,3 +185,48 @@ def default_threads() -> int:
     # TFLite's XNNPACK scales well to the physical cores; more threads than cores
     # only adds contention.
     return max(1, min(4, os.cpu_count() or 1))
+
+
+_M = TypeVar("_M", bound="TfliteModel")
+
+
+class TfliteModel:
+    """Lifecycle shared by the BlazePose models: one TFLite interpreter, opened once
+    (:meth:`_open`), run through :meth:`_invoke` (timed in ``inference_seconds``),
+    released by ``close()`` (again allowed); usable as a context manager."""
+
+    _interpreter: Any = None
+    _input: int
+    device: str
+    inference_seconds: float
+
+    def _open(self, path: Path, num_threads: int | None) -> list[dict[str, Any]]:
+        """Load the model at ``path``; returns its output details."""
+        self._interpreter = load_interpreter(path, num_threads or default_threads())
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self.device = "cpu (tflite)"
+        #: Seconds spent inside ``interpreter.invoke`` since creation (for benchmarks).
+        self.inference_seconds = 0.0
+        return list(self._interpreter.get_output_details())
+
+    def _require_open(self) -> Any:
+        if self._interpreter is None:
+            raise ModelError(f"{type(self).__name__} is closed")
+        return self._interpreter
+
+    def _invoke(self, interpreter: Any, tensor: np.ndarray) -> None:
+        """One forward pass on ``tensor``; read the outputs from ``interpreter``."""
+        interpreter.set_tensor(self._input, tensor)
+        start = time.perf_counter()
+        interpreter.invoke()
+        self.inference_seconds += time.perf_counter() - start
+
+    def close(self) -> None:
+        """Release the interpreter."""
+        self._interpreter = None
+
+    def __enter__(self: _M) -> _M:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
