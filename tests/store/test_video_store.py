@@ -13,7 +13,8 @@ import pytest
 
 from posekit import get_preset
 from posekit.core import Instance
-from posekit.store import StoreError, Workspace, export, import_dataset
+from posekit.store import NotFoundError, StoreError, Workspace, export, import_dataset
+from posekit.store.schema import head_revision
 from posekit.store.video_imports import import_video, is_video_path
 
 pytest.importorskip("av")
@@ -190,7 +191,8 @@ def test_export_coco_with_video_fields_round_trips(video_ws, tmp_path: Path) -> 
         track = ws2.get_track(back, 1)
         assert track.keyframes == (2, 4) and track.frames == (2, 4) and track.outside == (6,)
         np.testing.assert_array_equal(
-            ws2.frame_view(back, 3)[0].instance.keypoints, ws.frame_view(video, 3)[0].instance.keypoints
+            ws2.frame_view(back, 3)[0].instance.keypoints,
+            ws.frame_view(video, 3)[0].instance.keypoints,
         )
         again = tmp_path / "again.json"
         export(ws2, "people", again, format="coco")
@@ -203,7 +205,7 @@ def test_delete_project_removes_videos_and_tracks(video_ws) -> None:
     ws.delete_project("people")
     counts = ws.row_counts()
     assert counts["items"] == 0 and counts["instances"] == 0
-    with pytest.raises(Exception):
+    with pytest.raises(NotFoundError):
         ws.get_video(video.id)
 
 
@@ -217,13 +219,22 @@ def test_0_1_0_workspace_upgrades_to_video_schema(tmp_path: Path, clip: Path) ->
         project = ws.list_projects()[0]
         import_video(ws, project, "clips", clip)
         (video,) = ws.list_videos(project)
-        ws.set_keyframe(video, 0, 1, Instance(np.zeros((project.template.num_keypoints, 2)),
-                                              np.full(project.template.num_keypoints, 2)))
+        ws.set_keyframe(
+            video,
+            0,
+            1,
+            Instance(
+                np.zeros((project.template.num_keypoints, 2)),
+                np.full(project.template.num_keypoints, 2),
+            ),
+        )
     with sqlite3.connect(target / "posekit.db") as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"videos", "tracks"} <= tables
         after = conn.execute("SELECT id, item_id, track_id FROM instances ORDER BY id").fetchall()
         flags = conn.execute("SELECT keyframe FROM instances ORDER BY id").fetchall()
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
+        assert (
+            conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head_revision()
+        )
     assert after[: len(before)] == before
     assert [f for (f,) in flags[: len(before)]] == [0] * len(before) and flags[-1] == (1,)

@@ -132,6 +132,11 @@ class TrackOperations(VideoOperations):
         ).one()
         return self._video(row), self._project(project)
 
+    def project_of_video(self, video: StoredVideo | int) -> Any:
+        """The :class:`~posekit.store.Project` a video belongs to."""
+        with self._read() as conn:
+            return self._video_and_template(conn, self._video_id(video))[1]
+
     @staticmethod
     def _instance_rows(
         conn: Connection, video_id: int, *, track_id: int | None = None, frame: int | None = None
@@ -205,11 +210,7 @@ class TrackOperations(VideoOperations):
         video_id = self._video_id(video)
         with self._read() as conn:
             rows = self._instance_rows(conn, video_id, track_id=int(track_id))
-        return {
-            int(r.frame_index): decode_instance(r)
-            for r in rows
-            if _is_keyframe(r)
-        }
+        return {int(r.frame_index): decode_instance(r) for r in rows if _is_keyframe(r)}
 
     def frame_view(self, video: StoredVideo | int, frame_index: int) -> list[FrameInstance]:
         """What frame ``frame_index`` shows: its stored instances, then one interpolated
@@ -392,9 +393,7 @@ class TrackOperations(VideoOperations):
                 ids = [r.id for r in rows]
                 if ids:
                     conn.execute(delete(InstanceRow).where(InstanceRow.id.in_(ids)))
-                    settle_item_statuses(
-                        conn, [r.item_id for r in rows], by_person=True
-                    )
+                    settle_item_statuses(conn, [r.item_id for r in rows], by_person=True)
                 current.add(frame_index)
             else:
                 current.discard(frame_index)

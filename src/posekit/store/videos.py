@@ -24,6 +24,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 
 from posekit.store.errors import NotFoundError, StoreError
+from posekit.store.instances import settle_item_statuses
 from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, TrackRow, VideoRow, utcnow
 
 if TYPE_CHECKING:
@@ -275,6 +276,50 @@ class VideoOperations:
             conn.execute(delete(TrackRow).where(TrackRow.video_id == video_id))
             if conn.execute(delete(VideoRow).where(VideoRow.id == video_id)).rowcount == 0:
                 raise NotFoundError(f"video {video_id} does not exist")
+
+    def clear_video_predictions(self, video: StoredVideo | int) -> int:
+        """Delete every ``predicted`` model instance (not keyframes) on a video's frames;
+        returns how many."""
+        video_id = self._video_id(video)
+        with self.transaction() as conn:
+            item_ids = list(
+                conn.execute(select(ItemRow.id).where(ItemRow.video_id == video_id)).scalars()
+            )
+            removed = 0
+            for start in range(0, len(item_ids), 500):
+                removed += conn.execute(
+                    delete(InstanceRow).where(
+                        InstanceRow.item_id.in_(item_ids[start : start + 500]),
+                        InstanceRow.status == "predicted",
+                        InstanceRow.source.like("model:%"),
+                        InstanceRow.keyframe.is_(False),
+                    )
+                ).rowcount
+            settle_item_statuses(conn, item_ids, by_person=False)
+        return removed
+
+    def count_frame_items(
+        self, project: Project | str, *, dataset: Dataset | str | None = None
+    ) -> int:
+        """Number of items of a project (or dataset) that are frames of stored videos
+        (labeled through their video, not as images)."""
+        from sqlalchemy import func
+
+        project = self._resolve_project(project)
+        query = (
+            select(func.count())
+            .select_from(ItemRow)
+            .join(DatasetRow, DatasetRow.id == ItemRow.dataset_id)
+            .where(
+                DatasetRow.project_id == project.id,
+                ItemRow.kind == FRAME_ITEM_KIND,
+                ItemRow.media_path.is_(None),
+            )
+        )
+        if dataset is not None:
+            query = query.where(ItemRow.dataset_id == self._resolve_dataset(project, dataset).id)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
 
     # ---------------------------------------------------------- decoding
     def open_video(self, video: StoredVideo | int, *, cache_frames: int = 8) -> Video:
