@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from posekit.store.imports import portable_name
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -31,6 +33,9 @@ CHROMIUM_ARGS = [
 XSS = "<img src=x onerror=alert(1)>"
 PROJECT = f"people {XSS}"
 XSS_FILE = f"{XSS}.jpg"
+#: How the workspace stores that file name: made valid on every OS (it ends up in
+#: exports), still shown as text, never as markup.
+STORED_XSS_FILE = portable_name(XSS_FILE)
 EDIT_FILE = "000000000785.jpg"  # one skier, 640x425
 # Items given predictions before the tests: file -> score of every predicted instance.
 PREDICTED = {"000000040083.jpg": 0.9, "000000196141.jpg": 0.3}
@@ -164,7 +169,12 @@ def browser(server: LiveServer) -> Iterator[Any]:
 @pytest.fixture()
 def page(browser: Any) -> Iterator[Any]:
     """A fresh 1280x720 page; any JavaScript dialog or page error fails the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, accept_downloads=True)
+    # Playwright's wait_for_function evaluates its predicate string inside the page,
+    # which the server's CSP (no eval) forbids; test_ui_runs_under_the_csp runs the UI
+    # with the policy enforced.
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 720}, accept_downloads=True, bypass_csp=True
+    )
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.dialogs = []
@@ -298,8 +308,13 @@ def test_assist_edit_undo_persist_and_export(page: Any, server: LiveServer) -> N
 
 
 def test_review_queue_accepts_lowest_confidence_first(page: Any, server: LiveServer) -> None:
-    low = server.item_id(server.project_id, "000000196141.jpg")
-    high = server.item_id(server.project_id, "000000040083.jpg")
+    # The queue: items with predictions, least confident first (the API's order; which
+    # images those are depends on the model's scores and on the tests before this one).
+    queue = server.get(
+        f"/api/projects/{server.project_id}/items", filter="predicted", order="confidence"
+    )["items"]
+    assert len(queue) >= 2, "the fixture needs two items with predictions"
+    low, high = queue[0]["id"], queue[1]["id"]
     page.goto(f"{server.url}/#/projects/{server.project_id}")
     page.click("#review-button")
     page.wait_for_selector("body[data-page=annotate]")
@@ -356,7 +371,7 @@ def test_conflict_keeps_local_edit_until_resolved(page: Any, server: LiveServer)
 
 
 def test_names_are_shown_as_text(page: Any, server: LiveServer) -> None:
-    item_id = server.item_id(server.project_id, XSS_FILE)
+    item_id = server.item_id(server.project_id, STORED_XSS_FILE)
     page.goto(server.url + "/")
     link = page.locator(".project-link").filter(has_text=PROJECT)
     assert link.text_content() == PROJECT
@@ -364,9 +379,70 @@ def test_names_are_shown_as_text(page: Any, server: LiveServer) -> None:
     page.wait_for_selector("body[data-page=project] .card")
     assert page.text_content("#project-name") == PROJECT
     card = page.locator(f".card[data-item-id='{item_id}'] .card-name")
-    assert card.text_content() == XSS_FILE
+    assert card.text_content() == STORED_XSS_FILE
     card.click()
     page.wait_for_selector("body[data-page=annotate]")
-    assert page.text_content("#file-name") == XSS_FILE
+    assert page.text_content("#file-name") == STORED_XSS_FILE
     assert page.locator("img[src='x']").count() == 0
     assert page.title().startswith(PROJECT)
+
+
+def test_ui_runs_under_the_csp(browser: Any, server: LiveServer) -> None:
+    """The UI under the server's Content-Security-Policy (not bypassed): the project
+    list, the grid's thumbnails, the editor's image, and a write through api.js (its
+    X-Posekit-Client header and the browser's own Origin pass the cross-site guard)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    # Registered through DevTools, so it runs although the page's CSP forbids inline code.
+    context.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation', (e) =>"
+        " window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        response = page.goto(server.url + "/")
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page.locator(".project-link").filter(has_text=PROJECT).click()
+        page.wait_for_selector("body[data-page=project] .card img")
+        item_id = server.item_id(server.project_id, "000000197388.jpg")
+        page.click(f".card[data-item-id='{item_id}']")
+        page.wait_for_selector("body[data-page=annotate]")
+        page.wait_for_selector("#file-name")
+        created = page.evaluate(
+            "import('/api.js').then((m) => m.api.createProject('csp check', 'coco17'))"
+        )
+        assert created["name"] == "csp check"
+        assert "csp check" in [p["name"] for p in server.get("/api/projects")]
+        assert page.evaluate("window.__violations") == []
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_api_docs_render_offline_under_the_csp(browser: Any, server: LiveServer) -> None:
+    """Swagger UI at /docs from the server's own files: every operation shown, nothing
+    requested from anywhere else, no CSP violation."""
+    context = browser.new_context()
+    context.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation', (e) =>"
+        " window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(server.url + "/docs")
+        page.wait_for_selector(".opblock")
+        paths = server.get("/openapi.json")["paths"]
+        assert page.locator(".opblock").count() >= sum(len(ops) for ops in paths.values())
+        assert [u for u in requests if not u.startswith(server.url)] == []
+        assert page.evaluate("window.__violations") == [] and errors == []
+    finally:
+        context.close()

@@ -106,7 +106,8 @@ def test_every_format_exports_only_accepted_instances_by_default(
     ws = reviewed_and_not
     assert DEFAULT_EXPORT_STATUSES == ("accepted",)
     coco = export_coco(ws, "people", tmp_path / "default.json")
-    assert (coco.images, coco.instances) == (3, 1)
+    # img1 and img2 are new (nobody labeled them): left out, not written as empty images.
+    assert (coco.images, coco.instances, coco.left_out) == (1, 1, 2)
     data = json.loads((tmp_path / "default.json").read_text())
     assert len(data["annotations"]) == 1
     yolo = export_yolo(ws, "people", tmp_path / "yolo", link=False)

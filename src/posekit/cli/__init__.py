@@ -44,5 +44,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        _say(f"posekit {args.command}: error: {message}")
+        _say(f"posekit {args.command}: error: {in_cli_words(str(message))}")
         return 2
+
+
+#: Library messages name Python parameters; on the command line they are flags.
+_CLI_WORDS = (
+    ("pass images_from=<the COCO file whose 'images' those ids refer to>",
+     "give --images-from COCO.json (the COCO file whose 'images' those ids refer to)"),
+    ("missing_media='register' (or copy_media=False)", "--missing-media register"),
+    ("missing_media='register'", "--missing-media register"),
+    ("pass image_root=", "give --image-root DIR"),
+    ("(skeleton=...)", "(--template FILE)"),
+    ("images_from=", "--images-from "),
+    ("image_root=", "--image-root "),
+)  # fmt: skip
+
+
+def in_cli_words(message: str) -> str:
+    """A library message with Python parameter names replaced by the CLI flags."""
+    for python, flag in _CLI_WORDS:
+        message = message.replace(python, flag)
+    return message

@@ -75,11 +75,21 @@ def _template(spec: str | None):
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from posekit.cli.video_commands import predict_videos, video_inputs
     from posekit.formats.coco import write_coco
     from posekit.models.registry import create_detector, create_pose_estimator
     from posekit.pipeline.boxes import load_boxes
     from posekit.pipeline.predict_files import predict_files
 
+    videos = video_inputs(args.inputs, args.frames_folder)
+    if videos:
+        return predict_videos(args, videos)
+    if not args.inputs:
+        raise CliError("give image or video INPUTs (or --frames-folder DIR --fps N)")
+    if args.render and Path(args.render).suffix.lower() in (".mp4", ".mkv", ".mov", ".webm"):
+        raise CliError(f"--render {args.render}: a video file needs a video INPUT")
+    _check_output_file(args.output, "-o/--output")
+    _check_images_exist(args.inputs)
     skeleton = _template(args.template)
     boxes = None
     if args.boxes:
@@ -100,7 +110,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 pose,
                 detector,
                 boxes=boxes,
-                batch_size=args.batch_size,
+                options=AutolabelOptions(
+                    batch_size=args.batch_size,
+                    min_instance_score=args.min_score,
+                    oks_nms_threshold=args.oks_nms,
+                ),
                 progress=progress,
             )
     finally:
@@ -111,6 +125,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         _say(f"skipped {path}: {reason}")
     if not result.dataset.images:
         raise CliError(f"no readable images among the inputs; {args.output} not written")
+    _drop_below(result.dataset, args.min_score)
     write_coco(result.dataset, args.output)
     num_people = sum(len(li.instances) for li in result.dataset.images)
     _say(
@@ -125,6 +140,43 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_output_file(output: str, flag: str) -> None:
+    """Refuse an output file that cannot be written, before any model runs."""
+    folder = Path(output).absolute().parent
+    if not folder.is_dir():
+        raise CliError(f"{flag} {output}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"{flag} {output}: folder {folder} is not writable")
+    if Path(output).is_dir():
+        raise CliError(f"{flag} {output}: is a folder; give a file name")
+
+
+def _check_images_exist(inputs: list[str]) -> None:
+    """Refuse inputs that hold no image at all, before any model is loaded."""
+    from posekit.media import IMAGE_EXTENSIONS, find_images
+
+    present = [p for p in inputs if Path(p).exists()]
+    if not present:
+        raise CliError(f"no such file or folder: {', '.join(inputs)}")
+    images = [p for p in find_images(present) if p.suffix.lower() in IMAGE_EXTENSIONS]
+    if not images:
+        looked = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise CliError(
+            f"no image files in {', '.join(present)} (looked for {looked}; videos: "
+            "give the video file itself)"
+        )
+
+
+def _drop_below(dataset: Any, min_score: float | None) -> None:
+    """Leave out instances whose score is below ``min_score`` (None or 0: keep all)."""
+    if not min_score:
+        return
+    for labeled in dataset.images:
+        labeled.instances[:] = [
+            inst for inst in labeled.instances if inst.score is None or inst.score >= min_score
+        ]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from posekit.demo import demo_images
     from posekit.engines.local import autolabel
@@ -134,6 +186,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from posekit.store import NotFoundError, Workspace, import_images, project_to_dataset
 
     out = Path(args.output)
+    if not args.no_serve:
+        _check_port(args.host, args.port)  # before the model run, not after it
     images = demo_images()
     ws = Workspace(out)
     try:
@@ -163,6 +217,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _serve(out, args.host, args.port)
 
 
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port another program listens on, naming the flag that changes it."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        if os.name != "nt":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): is another server "
+                f"running there? Pass another port, e.g. --port {port + 1}"
+            ) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     workspace = args.workspace or os.environ.get("POSEKIT_WORKSPACE") or "posekit-data"
     return _serve(Path(workspace), args.host, args.port)
@@ -181,6 +252,7 @@ def _serve(workspace: Path, host: str, port: int) -> int:
         ) from None
     if host not in ("127.0.0.1", "localhost", "::1"):
         _say(f"warning: listening on {host}: anyone who can reach it can edit (there is no login)")
+    _check_port(host, port)
     app = create_app(Settings(workspace=workspace, host=host, port=port))
     shown = f"[{host}]" if ":" in host else host
     _say(f"posekit: serving workspace {workspace} at http://{shown}:{port}/ (Ctrl-C to stop)")
@@ -191,13 +263,43 @@ def _serve(workspace: Path, host: str, port: int) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from posekit.evaluation import evaluate
 
+    if args.tracking:
+        from posekit.cli.video_commands import cmd_eval_tracking
+
+        return cmd_eval_tracking(args)
+
+    for label, path in (("GT.json", args.ground_truth), ("PRED.json", args.predictions)):
+        _check_json_file(path, label)
     skeleton = _template(args.template) if args.template else None
-    result = evaluate(args.ground_truth, args.predictions, skeleton)
+    try:
+        result = evaluate(args.ground_truth, args.predictions, skeleton)
+    except json.JSONDecodeError as exc:
+        raise CliError(
+            f"{args.ground_truth} (GT.json) or {args.predictions} (PRED.json) is not valid "
+            f"JSON: {exc}"
+        ) from None
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(result.format_table())
     return 0
+
+
+def _check_json_file(path: str, label: str) -> None:
+    """Refuse a file that is not JSON text, naming it and its argument."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as exc:
+        raise CliError(f"{label} {path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        text = head.decode("utf-8-sig", errors="strict")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the 4 KB boundary
+            raise CliError(f"{label} {path}: not a JSON file (binary content)") from None
+        text = head[: exc.start].decode("utf-8-sig")
+    if text.strip() and text.lstrip()[0] not in "[{":
+        raise CliError(f"{label} {path}: not a JSON file (expected a COCO object or list)")
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -216,16 +318,38 @@ def cmd_import(args: argparse.Namespace) -> int:
     annotations = args.annotations
     if args.coco:
         annotations, args.format = args.coco, "coco"
-    if not args.paths and not annotations:
-        raise CliError("give image PATHs and/or --annotations FILE (or --coco FILE)")
+    if not args.paths and not annotations and not args.frames_folder:
+        raise CliError(
+            "give image or video PATHs, --frames-folder DIR --fps N, and/or --annotations FILE "
+            "(or --coco FILE)"
+        )
+    if args.fps is not None and not args.frames_folder:
+        raise CliError("--fps is the frame rate of --frames-folder; give --frames-folder DIR")
+    from posekit.cli.video_commands import import_videos, video_inputs
+
+    videos = video_inputs(args.paths, args.frames_folder)
+    args.paths = [p for p in args.paths if Path(p) not in videos]
     ws = _workspace(args)
     project = ws.get_project(args.project)
     dataset = ws.get_or_create_dataset(project, args.dataset)
     status = 0
+    if videos:
+        status |= import_videos(ws, project, dataset, videos, args)
     if annotations:
-        report = import_dataset(
-            ws, project, dataset, annotations, format=args.format, image_root=args.image_root
-        )
+        from posekit.store.imports import MissingMediaError
+
+        try:
+            report = import_dataset(
+                ws, project, dataset, annotations, format=args.format,
+                image_root=args.image_root, missing_media=args.missing_media,
+            )  # fmt: skip
+        except MissingMediaError as exc:
+            raise CliError(
+                exc.describe(
+                    "give --image-root DIR to look elsewhere, or --missing-media register to "
+                    "import the annotations without the images"
+                )
+            ) from None
         _say(f"{args.format.upper()} import: {report.summary()}")
         status |= _report_failures(report)
     if args.paths:
@@ -250,6 +374,18 @@ def _report_failures(report: Any, done: int | None = None, verb: str = "skipped"
     return 1 if report.failures and done == 0 else 0
 
 
+def _score_options(args: argparse.Namespace) -> dict[str, Any]:
+    """AutolabelOptions fields set on the command line (the others keep their defaults)."""
+    chosen = {
+        "min_instance_score": args.min_score,
+        "min_box_score": args.min_box_score,
+        "oks_nms_threshold": getattr(args, "oks_nms", None),
+    }
+    if getattr(args, "existing", None) is not None:
+        chosen["existing"] = args.existing
+    return {key: value for key, value in chosen.items() if value is not None}
+
+
 def cmd_autolabel(args: argparse.Namespace) -> int:
     from posekit.engines import get_engine
 
@@ -266,6 +402,7 @@ def cmd_autolabel(args: argparse.Namespace) -> int:
         address=args.address,
         workers=args.workers,
         gpus_per_worker=args.gpus_per_worker,
+        **_score_options(args),
     )
     if options.dataset is not None:
         ws.get_dataset(project, options.dataset)  # an unknown name is an error, not 0 items
@@ -283,8 +420,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     project = ws.get_project(args.project)
     # No --status: the format's default statuses (the one export policy, in the library).
     report = export(
-        ws, project, args.output, format=args.format, dataset=args.dataset, statuses=args.status
-    )
+        ws, project, args.output, format=args.format, dataset=args.dataset, statuses=args.status,
+        min_score=args.min_score, images="all" if args.all_images else "labeled",
+    )  # fmt: skip
     _say(f"exported {args.project!r} as {args.format}: {report.summary()}")
     return 0
 
@@ -295,6 +433,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     skeleton = _template(args.template) if args.template else None
     dataset = read_coco(args.coco, skeleton)
+    _drop_below(dataset, args.min_score)
     written = render_coco(
         dataset,
         Path(args.image_root),
@@ -308,6 +447,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from posekit.models.catalog import list_backends, list_checkpoints
+
+    if getattr(args, "action", "list") == "fetch":
+        if args.model != "blazepose":
+            raise CliError("models fetch: give the model to fetch: blazepose")
+        from posekit.models.blazepose.model_files import fetch_model_files
+
+        _say(f"BlazePose model files in {fetch_model_files()}")
+        return 0
 
     print("backends (spec / kind / extra / license / installed):")
     for backend in list_backends():

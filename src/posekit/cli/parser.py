@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from posekit.engines import ENGINES
-from posekit.pipeline.options import AutolabelOptions
+from posekit.pipeline.options import SMOOTHING_METHODS, AutolabelOptions
 
 __all__ = ["build_parser"]
 
@@ -28,11 +28,14 @@ EXAMPLES = {
   posekit predict img1.jpg img2.jpg -o pred.json --pose blazepose --detector blazepose
   posekit predict images/ -o pred.json --boxes gt.json                # your boxes (AI-assist case)
   posekit predict images/ -o pred.json --boxes dets.json --images-from gt.json   # COCO results list
+  posekit predict clip.mp4 -o tracks.json --render tracked.mp4 --smooth one-euro
+  posekit predict long.mp4 -o tracks.json --every 5           # interpolate between sampled frames
 """,
     "eval": """examples:
   posekit eval gt.json pred.json
   posekit eval gt.json pred.json --json > scores.json
   posekit eval crowdpose_gt.json pred.json --template crowdpose14
+  posekit eval posetrack_val.json tracks.json --tracking     # keypoint MOTA on video
 """,
     "init": """examples:
   posekit init myproject --template coco17
@@ -44,6 +47,8 @@ EXAMPLES = {
   posekit import myproject --coco annotations.json --image-root images/
   posekit import myproject --annotations labels.json --format coco --image-root images/
   posekit import myproject photos/ --dataset batch2
+  posekit import myproject clip.mp4 --dataset clips          # a video (frames decoded on demand)
+  posekit import myproject --frames-folder frames/ --fps 25  # numbered frames as one video
 """,
     "autolabel": """examples:
   posekit autolabel myproject
@@ -54,6 +59,7 @@ EXAMPLES = {
   posekit export myproject --format coco -o labels.json
   posekit export myproject --format coco -o accepted.json --status accepted
   posekit export myproject --format yolo -o yolo_dataset/
+  posekit export myproject --format csv-tracks -o tracks.csv  # one row per frame, track, joint
 """,
     "render": """examples:
   posekit render pred.json --image-root photos/ -o rendered/
@@ -61,6 +67,7 @@ EXAMPLES = {
 """,
     "models": """examples:
   posekit models
+  posekit models fetch blazepose     # the two .tflite files, into ~/.cache/posekit (once)
   posekit predict photos/ -o pred.json --detector rtdetr \\
       --pose vitpose:usyd-community/vitpose-base-simple
 """,
@@ -70,6 +77,51 @@ EXAMPLES = {
   posekit templates validate my_skeleton.yaml
 """,
 }
+
+
+#: --existing choices (AutolabelOptions.existing), when the options have that field.
+EXISTING_CHOICES = ("skip", "beside", "replace-predictions")
+
+
+def _fraction(text: str) -> float:
+    """A score threshold in [0, 1] (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
+def add_min_score(
+    parser: argparse.ArgumentParser, default: float | None, verb: str, default_text: str = ""
+) -> None:
+    """The one --min-score flag of predict, autolabel, render and export."""
+    shown = default_text or f"{default:g}"
+    parser.add_argument(
+        "--min-score",
+        type=_fraction,
+        default=default,
+        metavar="S",
+        help=f"do not {verb} people whose instance score is below S (instances without a "
+        f"score are kept; default {shown})",
+    )
+
+
+def add_oks_nms(
+    parser: argparse.ArgumentParser, default: float | None, default_text: str = ""
+) -> None:
+    """The --oks-nms flag of predict and autolabel."""
+    shown = default_text or f"{default:g}"
+    parser.add_argument(
+        "--oks-nms",
+        type=_fraction,
+        default=default,
+        metavar="T",
+        help="of two predicted people on one image whose poses match with OKS >= T, keep "
+        f"the higher-scoring one (0 keeps both; default {shown})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,10 +183,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=8000)
 
-    p = add("predict", "Predict every person's pose in images; write a COCO keypoints file.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p = add(
+        "predict",
+        "Predict every person's pose in images or videos (tracked); write a COCO keypoints "
+        "file (videos: with PoseTrack18 video fields and track ids).",
+    )
+    p.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="image files or folders, or video files"
+    )
     p.add_argument("-o", "--output", required=True, help="COCO keypoints JSON to write")
-    p.add_argument("--render", metavar="DIR", help="also draw the predictions into DIR")
+    p.add_argument(
+        "--render",
+        metavar="DIR|OUT.mp4",
+        help="also draw the predictions: images into DIR, a video into OUT.mp4",
+    )
+    p.add_argument(
+        "--every",
+        type=int,
+        default=defaults.every,
+        help="videos: run the models on every N-th frame, interpolate tracks in between "
+        f"(default {defaults.every})",
+    )
+    p.add_argument(
+        "--smooth",
+        choices=SMOOTHING_METHODS,
+        default=defaults.smoothing,
+        help=f"videos: temporal smoothing per track and joint (default {defaults.smoothing})",
+    )
+    p.add_argument("--frames-folder", metavar="DIR", help="a folder of numbered frames as a video")
+    p.add_argument("--fps", type=float, help="frame rate of --frames-folder")
     p.add_argument(
         "--boxes",
         metavar="DETS.json",
@@ -145,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--images-from", metavar="COCO.json", help="COCO file naming the image ids of --boxes"
     )
     p.add_argument("--min-box-score", type=float, default=0.0, help="drop --boxes below this")
+    add_min_score(p, defaults.min_instance_score, "write")
+    add_oks_nms(p, defaults.oks_nms_threshold)
     p.add_argument(
         "--detector",
         default=defaults.detector,
@@ -161,15 +240,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("predictions", metavar="PRED.json")
     p.add_argument("--template", help="template for the OKS sigmas (default: from GT names)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--tracking",
+        action="store_true",
+        help="video ground truth: keypoint MOTA/MOTP per joint (PoseTrack definition) on "
+        "the labeled frames, instead of OKS AP",
+    )
 
     p = add("init", "Create a project in the workspace.")
     p.add_argument("project")
     p.add_argument("--template", default="coco17", help="preset name or YAML/JSON file")
     p.add_argument("--dataset", default="default", help="first dataset's name")
 
-    p = add("import", "Import images or a COCO keypoints file into a project.")
+    p = add("import", "Import images, videos or an annotation file into a project.")
     p.add_argument("project")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="image files or folders, video files (mp4, mov, mkv, avi, webm, gif, webp)",
+    )
+    p.add_argument(
+        "--frames-folder", metavar="DIR", help="import a folder of numbered frames as one video"
+    )
+    p.add_argument("--fps", type=float, help="frame rate of --frames-folder")
     p.add_argument("--annotations", metavar="FILE", help="annotation file to import (see --format)")
     p.add_argument(
         "--format",
@@ -182,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-root", metavar="DIR", help="folder the annotation file's image names are under"
     )
     p.add_argument("--dataset", default="default")
+    p.add_argument(
+        "--missing-media",
+        choices=("error", "register"),
+        default="error",
+        help="images named in the annotation file but not found: error (default, nothing "
+        "is imported) or register (import their annotations without the image)",
+    )
 
     p = add("autolabel", "Predict poses for every item of a project (resumable).")
     p.add_argument("project")
@@ -189,6 +290,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", default=defaults.detector)
     p.add_argument("--pose", default=defaults.pose)
     p.add_argument("--overwrite", action="store_true", help="redo items already labeled")
+    add_min_score(p, None, "store", default_text=f"{defaults.min_instance_score:g}")
+    add_oks_nms(p, None, default_text=f"{defaults.oks_nms_threshold:g}")
+    p.add_argument(
+        "--min-box-score",
+        type=_fraction,
+        default=None,
+        help=f"drop detected person boxes below this (default {defaults.min_box_score:g})",
+    )
+    if hasattr(defaults, "existing"):
+        p.add_argument(
+            "--existing",
+            choices=EXISTING_CHOICES,
+            default=None,
+            help="images that already have manual labels: skip them, add predictions "
+            "beside the labels, or (with --overwrite) only replace earlier predictions "
+            f"(default {defaults.existing})",
+        )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument(
         "--device", default=defaults.device, help="cpu, cuda, mps (default: each model's own)"
@@ -231,6 +349,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="only instances with this review status (repeatable; default: the format's "
         "default, accepted only: add --status predicted to export unreviewed predictions)",
     )
+    p.add_argument(
+        "--all-images",
+        action="store_true",
+        help="also write images nobody labeled and images whose every instance was rejected "
+        "(default: left out, so they do not teach a model that nobody is there)",
+    )
+    add_min_score(
+        p, None, "export", default_text=f"{defaults.min_instance_score:g} for predictions"
+    )
 
     p = add("render", "Draw the skeletons of a COCO keypoints file onto its images.")
     p.add_argument("coco", metavar="COCO.json")
@@ -239,8 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--template", help="template (default: from the file's keypoint names)")
     p.add_argument("--no-boxes", action="store_true")
     p.add_argument("--no-scores", action="store_true")
+    add_min_score(p, defaults.min_instance_score, "draw")
 
-    add("models", "List model backends, whether their extra is installed, known checkpoints.")
+    p = add(
+        "models",
+        "List model backends, whether their extra is installed, known checkpoints; "
+        "'models fetch blazepose' downloads the BlazePose model files once.",
+    )
+    p.add_argument("action", nargs="?", choices=("list", "fetch"), default="list")
+    p.add_argument("model", nargs="?", help="with fetch: blazepose")
 
     p = add("templates", "List, show or validate skeleton templates.")
     tsub = p.add_subparsers(dest="templates_command", metavar="ACTION")

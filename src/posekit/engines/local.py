@@ -12,18 +12,22 @@ and writes what it finds back to the workspace. Resumable and safe to interrupt:
   ``model:*`` source. Manual instances and anything a person accepted or
   rejected are never modified or deleted (new predictions are added next to
   them).
+* Videos of the project are auto-labeled with tracking after the images
+  (:mod:`posekit.engines.local_video`): predictions per frame with ``track_id``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from posekit.core import Instance
+from posekit.engines.local_video import autolabel_videos, videos_to_label
 from posekit.engines.report import AutolabelReport
 from posekit.media import load_image
 from posekit.models.base import Detector, PoseEstimator
@@ -36,8 +40,9 @@ from posekit.pipeline.run import (
     run_pipeline,
 )
 from posekit.store import Item, Project, Workspace
+from posekit.store.videos import FRAME_ITEM_KIND
 
-__all__ = ["ItemSource", "PredictionWriter", "autolabel"]
+__all__ = ["PROVENANCE_OPTIONS", "ItemSource", "PredictionWriter", "autolabel", "provenance"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ class PredictionWriter:
         model_name: Names the ``model:<name>`` source of instances that lack one.
         overwrite: See :meth:`posekit.store.Workspace.write_predictions`.
         report: Receives processed / skipped / instances / failures counts.
+        provenance: What produced the predictions (:func:`provenance`), stored in each
+            prediction's ``extra["autolabel"]`` so a reviewer can see it.
     """
 
     def __init__(
@@ -81,8 +88,10 @@ class PredictionWriter:
         model_name: str,
         overwrite: bool,
         report: AutolabelReport,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         self._ws = ws
+        self._provenance = dict(provenance) if provenance else None
         self._names = {item.id: item.file_name for item in items}
         self._model_name = model_name
         self._overwrite = overwrite
@@ -111,7 +120,34 @@ class PredictionWriter:
         source = instance.source
         if not source.startswith("model:"):
             source = f"model:{self._model_name}"
-        return instance.copy(status="predicted", source=source, id=None)
+        if self._provenance is None:
+            return instance.copy(status="predicted", source=source, id=None)
+        extra = {**instance.extra, "autolabel": self._provenance}
+        return instance.copy(status="predicted", source=source, id=None, extra=extra)
+
+
+#: The options that decide what a prediction is, stored with it (:func:`provenance`).
+PROVENANCE_OPTIONS = (
+    "detector", "pose", "min_box_score", "min_instance_score", "oks_nms_threshold",
+    "batch_size", "device", "existing", "overwrite",
+)  # fmt: skip
+
+
+def provenance(
+    options: AutolabelOptions, detector: Detector, pose: PoseEstimator
+) -> dict[str, Any]:
+    """What produced a prediction: the model specs and thresholds of the run, and the
+    models' names and device (stored in ``Instance.extra["autolabel"]``)."""
+    chosen = options.to_dict()
+    out: dict[str, Any] = {name: chosen[name] for name in PROVENANCE_OPTIONS}
+    out["models"] = {"detector": detector.name, "pose": pose.name}
+    out["ran_on"] = models_device(detector, pose)
+    return out
+
+
+def _is_stored_frame(item: Item) -> bool:
+    """A frame of a stored video: labeled through its video (tracked), not as an image."""
+    return item.kind == FRAME_ITEM_KIND and item.path is None
 
 
 def _items_to_label(
@@ -123,20 +159,50 @@ def _items_to_label(
     def selected(items: list[Item]) -> list[Item]:
         return items if wanted is None else [i for i in items if i.id in wanted]
 
-    if options.overwrite:
-        return selected(ws.list_items(project, dataset=options.dataset)), 0
+    existing = options.existing_labels
+    if options.overwrite or existing != "skip":
+        items = selected(
+            [i for i in ws.list_items(project, dataset=options.dataset) if not _is_stored_frame(i)]
+        )
+        return _filter_labeled(ws, items, existing, options.overwrite)
     # Labeled means: it has instances, or a model already looked at it and found
     # nobody (status moved on from "new"); neither is redone without overwrite.
     if wanted is None:
         total = ws.count_items(project, dataset=options.dataset)
+        total -= ws.count_frame_items(project, dataset=options.dataset)
     else:
-        total = len(selected(ws.list_items(project, dataset=options.dataset)))
+        items = selected(ws.list_items(project, dataset=options.dataset))
+        total = len([i for i in items if not _is_stored_frame(i)])
     todo = [
         item
         for item in selected(ws.list_items(project, dataset=options.dataset, has_instances=False))
-        if item.status == "new"
+        if item.status == "new" and not _is_stored_frame(item)
     ]
     return todo, total - len(todo)
+
+
+def _filter_labeled(
+    ws: Workspace, items: list[Item], existing: str, redo_predictions: bool
+) -> tuple[list[Item], int]:
+    """Items to process under ``options.existing`` (see :class:`AutolabelOptions`)."""
+    if existing == "replace-predictions":
+        return items, 0
+    instances = ws.instances_by_item([i.id for i in items])
+    todo = []
+    for item in items:
+        held = instances.get(item.id, [])
+        by_person = any(inst.status != "predicted" for inst in held)
+        by_model = any(inst.source != "manual" for inst in held) or (
+            not held and item.status != "new"
+        )
+        if by_person:
+            # skip: never; beside: once (until a model instance is there).
+            take = existing == "beside" and (redo_predictions or not by_model)
+        else:
+            take = redo_predictions or not by_model
+        if take:
+            todo.append(item)
+    return todo, len(items) - len(todo)
 
 
 def autolabel(
@@ -185,6 +251,8 @@ def autolabel(
         project = ws.get_project(project)
     report = AutolabelReport()
     todo, report.skipped = _items_to_label(ws, project, options)
+    videos, skipped_videos = videos_to_label(ws, project, options)
+    report.skipped += skipped_videos
     owned: list[Detector | PoseEstimator] = []
     try:
         if detector is None:
@@ -203,7 +271,10 @@ def autolabel(
             pose.name,
             report.device,
         )
-        sink = PredictionWriter(ws, todo, pose.name, options.overwrite, report)
+        sink = PredictionWriter(
+            ws, todo, pose.name, options.replaces_predictions, report,
+            provenance=provenance(options, detector, pose),
+        )  # fmt: skip
         summary = run_pipeline(
             ItemSource(todo),
             sink,
@@ -215,6 +286,12 @@ def autolabel(
             should_stop=should_stop,
         )
         report.cancelled = summary.cancelled
+        if videos and not report.cancelled:
+            # Video items: tracked prediction on their frames (engines.local_video).
+            autolabel_videos(
+                ws, project, videos, detector, pose, options, report,
+                progress=progress, should_stop=should_stop,
+            )  # fmt: skip
     finally:
         for model in owned:
             model.close()

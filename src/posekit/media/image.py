@@ -23,9 +23,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
-#: Refuse images above this many pixels (decompression bombs); override with
-#: the ``POSEKIT_MAX_PIXELS`` environment variable.
-MAX_PIXELS = int(os.environ.get("POSEKIT_MAX_PIXELS", 150_000_000))
+#: Refuse images above this many pixels (decompression bombs), the one limit of the
+#: library, the CLI and the server (whose uploads are checked against it too);
+#: override with the ``POSEKIT_MAX_PIXELS`` environment variable. 100 MP decode to
+#: 300 MB of RGB (400 MB inside PIL), the most one image may take.
+MAX_PIXELS = int(os.environ.get("POSEKIT_MAX_PIXELS", 100_000_000))
 
 
 class ImageError(ValueError):
@@ -42,11 +44,12 @@ def _open(path: Path) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{path}: image is too large (over {MAX_PIXELS} pixels)") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{path}: not a readable image: {exc}") from None
+        reason = str(exc).replace(f" {str(path)!r}", "")  # PIL repeats the path
+        raise ImageError(f"{path}: not a readable image: {reason}") from None
     if image.width * image.height > MAX_PIXELS:
-        raise ImageError(
-            f"{path}: image is too large ({image.width}x{image.height} > {MAX_PIXELS} pixels)"
-        )
+        width, height = image.size
+        image.close()  # the caller never gets it: release the file handle now
+        raise ImageError(f"{path}: image is too large ({width}x{height} > {MAX_PIXELS} pixels)")
     return image
 
 
@@ -65,23 +68,46 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return width, height
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(path: str | Path, *, max_side: int | None = None) -> np.ndarray:
     """Decode an image to ``(H, W, 3) uint8`` RGB with EXIF orientation applied.
 
     Truncated or corrupt files raise :class:`ImageError` naming the file
     (PIL's lenient ``LOAD_TRUNCATED_IMAGES`` is not used: a half-grey image
-    would silently produce wrong labels).
+    would silently produce wrong labels). Images over :data:`MAX_PIXELS` are
+    refused before they are decoded, so decoding never needs more memory than
+    that limit allows.
+
+    Args:
+        path: The image file.
+        max_side: Decode at most this many pixels on the longest side: JPEGs are
+            decoded at a reduced scale (1/2 ... 1/8, far less memory and time),
+            other formats are reduced after decoding. The result is then smaller
+            than the image; scale coordinates by ``image_size(path)`` over the
+            array's shape. None: full size.
+
+    Example:
+        >>> pixels = load_image("photo.jpg", max_side=1024)  # doctest: +SKIP
+        >>> max(pixels.shape[:2]) <= 1024  # doctest: +SKIP
+        True
     """
     path = Path(path)
     image = _open(path)
     try:
         with image:
+            if max_side is not None and max(image.size) > max_side:
+                image.draft("RGB", (max_side, max_side))  # before load(): JPEG only
             image.load()
             if getattr(image, "n_frames", 1) > 1:
                 image.seek(0)
-            image = ImageOps.exif_transpose(image)
-            rgb = image.convert("RGB")
-            return np.asarray(rgb, dtype=np.uint8)
+            # In place: exif_transpose would otherwise return a full copy even of an
+            # upright image, and convert() another one of an RGB image.
+            ImageOps.exif_transpose(image, in_place=True)
+            frame = image if image.mode == "RGB" else image.convert("RGB")
+            if max_side is not None and max(frame.size) > max_side:
+                ratio = max_side / max(frame.size)
+                size = (max(1, round(frame.width * ratio)), max(1, round(frame.height * ratio)))
+                frame = frame.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            return np.asarray(frame, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{path}: truncated or corrupt image: {exc}") from None
 

@@ -11,7 +11,25 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["SMOOTHING_METHODS", "AutolabelOptions"]
+__all__ = [
+    "DEFAULT_MIN_INSTANCE_SCORE",
+    "DEFAULT_OKS_NMS_THRESHOLD",
+    "EXISTING_LABELS",
+    "SMOOTHING_METHODS",
+    "AutolabelOptions",
+]
+
+#: Default minimum instance score. The backends' scores are a pose-quality product in
+#: [0, 1] (see the pose estimators); on every shared sample set all instances below
+#: 0.05 were junk (no ground-truth person within OKS 0.5), none a real person.
+DEFAULT_MIN_INSTANCE_SCORE = 0.05
+#: Default OKS from which two predicted poses on one image are the same person
+#: (:mod:`posekit.pipeline.postprocess`), the value top-down COCO evaluations use.
+DEFAULT_OKS_NMS_THRESHOLD = 0.5
+
+#: What auto-labeling does with images a person already labeled
+#: (:attr:`AutolabelOptions.existing`).
+EXISTING_LABELS = ("skip", "beside", "replace-predictions")
 
 #: Temporal smoothing of video tracks (:attr:`AutolabelOptions.smoothing`).
 SMOOTHING_METHODS = ("none", "one-euro", "savgol")
@@ -33,10 +51,24 @@ class AutolabelOptions:
         min_box_score: Person boxes scoring below this are dropped before pose
             estimation (0 keeps every box).
         min_instance_score: Predicted instances scoring below this are dropped
-            (0 keeps every instance; instances without a score are kept).
+            (0 keeps every instance; instances without a score are kept). Default
+            :data:`DEFAULT_MIN_INSTANCE_SCORE`.
+        oks_nms_threshold: Of two predicted poses on one image with an OKS at least
+            this (either one as the reference), the lower-scoring one is dropped:
+            duplicates from overlapping boxes, tiles or refinement passes, whatever
+            the models (:func:`posekit.pipeline.postprocess.postprocess_instances`).
+            0 disables it. Default :data:`DEFAULT_OKS_NMS_THRESHOLD`.
         overwrite: Also process items that already have instances, replacing
             their ``predicted`` model instances (manual, accepted and rejected
             ones are kept).
+        existing: Images holding labels a person made or reviewed (an instance
+            that is not a ``predicted`` one): ``"skip"`` leaves them alone (even
+            with ``overwrite``: only images without such labels are redone);
+            ``"beside"`` also predicts on them, once, adding the predictions next
+            to the labels; ``"replace-predictions"`` predicts on every image,
+            replacing earlier predictions (person labels are always kept). None
+            (default): ``"replace-predictions"`` with ``overwrite``, else
+            ``"skip"`` (images that already have anything are not redone).
         device: Device for backends that take one (``"cpu"``, ``"cuda"``,
             ``"cuda:1"``, ``"mps"``); None lets each backend choose.
         detector_options: Extra keyword arguments for the detector factory.
@@ -71,8 +103,10 @@ class AutolabelOptions:
     pose: str = "blazepose"
     batch_size: int = 8
     min_box_score: float = 0.0
-    min_instance_score: float = 0.0
+    min_instance_score: float = DEFAULT_MIN_INSTANCE_SCORE
+    oks_nms_threshold: float = DEFAULT_OKS_NMS_THRESHOLD
     overwrite: bool = False
+    existing: str | None = None
     device: str | None = None
     detector_options: Mapping[str, Any] = field(default_factory=dict)
     pose_options: Mapping[str, Any] = field(default_factory=dict)
@@ -97,7 +131,7 @@ class AutolabelOptions:
             raise ValueError(f"batch_size must be an integer, got {self.batch_size!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
-        for name in ("min_box_score", "min_instance_score"):
+        for name in ("min_box_score", "min_instance_score", "oks_nms_threshold"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
@@ -105,6 +139,10 @@ class AutolabelOptions:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if not isinstance(self.overwrite, bool):
             raise ValueError(f"overwrite must be True or False, got {self.overwrite!r}")
+        if self.existing is not None and self.existing not in EXISTING_LABELS:
+            raise ValueError(
+                f"existing must be one of {', '.join(EXISTING_LABELS)}, got {self.existing!r}"
+            )
         if self.device is not None and (not isinstance(self.device, str) or not self.device):
             raise ValueError(f"device must be a name such as 'cpu' or 'cuda', got {self.device!r}")
         for name in ("detector_options", "pose_options"):
@@ -161,6 +199,20 @@ class AutolabelOptions:
         if data["item_ids"] is not None:
             data["item_ids"] = list(data["item_ids"])
         return data
+
+    @property
+    def existing_labels(self) -> str:
+        """:attr:`existing` with its default resolved (one of :data:`EXISTING_LABELS`)."""
+        if self.existing is not None:
+            return self.existing
+        return "replace-predictions" if self.overwrite else "skip"
+
+    @property
+    def replaces_predictions(self) -> bool:
+        """Whether a processed item's earlier ``predicted`` model instances are replaced
+        (and its person labels kept): also true for ``"beside"``, which writes on
+        labeled items that hold no model instance yet."""
+        return self.overwrite or self.existing in ("beside", "replace-predictions")
 
     def model_options(self, kind: str) -> dict[str, Any]:
         """Keyword arguments for the ``"detector"`` or ``"pose"`` factory: the extra

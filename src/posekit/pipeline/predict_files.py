@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -102,6 +102,7 @@ def predict_files(
     *,
     boxes: Mapping[str, Detections] | None = None,
     batch_size: int | None = None,
+    options: AutolabelOptions | None = None,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FilePrediction:
@@ -116,7 +117,9 @@ def predict_files(
             :func:`posekit.pipeline.boxes.load_boxes`); images without an entry get
             no detections. Matched by the name relative to the input folder, then
             by base name.
-        batch_size: Images per model batch (default: :class:`AutolabelOptions`'s).
+        batch_size: Images per model batch (default: ``options``').
+        options: Thresholds and batching (``min_box_score``, ``min_instance_score``,
+            ``oks_nms_threshold``, ``batch_size``); default :class:`AutolabelOptions`.
         progress: ``progress(done, total)`` after every batch (see
             :func:`posekit.pipeline.run.run_pipeline`).
         should_stop: Checked before every batch; True stops the run there.
@@ -143,7 +146,9 @@ def predict_files(
         for name, path in items
     ]
     sink = _DatasetSink()
-    options = AutolabelOptions() if batch_size is None else AutolabelOptions(batch_size=batch_size)
+    options = options or AutolabelOptions()
+    if batch_size is not None:
+        options = replace(options, batch_size=batch_size)
     summary = run_pipeline(
         source,
         sink,

@@ -38,6 +38,7 @@ from posekit.core import Detections, Instance
 from posekit.media import ImageError
 from posekit.models.base import Detector, PoseEstimator
 from posekit.pipeline.options import AutolabelOptions
+from posekit.pipeline.postprocess import postprocess_instances
 from posekit.pipeline.predict import predict
 from posekit.skeleton import Skeleton
 
@@ -241,10 +242,6 @@ class _Models:
             return results
 
 
-def _keep(instance: Instance, min_score: float) -> bool:
-    return min_score <= 0 or instance.score is None or instance.score >= min_score
-
-
 def run_pipeline(
     source: FrameSource | Iterable[WorkUnit],
     sink: PredictionSink,
@@ -265,7 +262,9 @@ def run_pipeline(
         detector: Person detector; may be None when every unit carries detections.
         pose: Top-down pose estimator.
         template: Template the instances are written on.
-        options: Uses ``batch_size``, ``min_box_score`` and ``min_instance_score``
+        options: Uses ``batch_size``, ``min_box_score``, ``oks_nms_threshold`` and
+            ``min_instance_score`` (duplicate poses by OKS, then low scores, are
+            dropped: :func:`posekit.pipeline.postprocess.postprocess_instances`)
             (the model specs are for whoever creates the models). Default
             :class:`AutolabelOptions`.
         progress: ``progress(done, total)`` (see :data:`ProgressCallback`).
@@ -315,7 +314,12 @@ def run_pipeline(
                     summary.failures.append((unit.key, reason))
                     sink.fail(unit.key, reason)
                     continue
-                instances = [i for i in result if _keep(i, options.min_instance_score)]
+                instances = postprocess_instances(
+                    result,
+                    template,
+                    oks_threshold=options.oks_nms_threshold,
+                    min_score=options.min_instance_score,
+                )
                 summary.processed += 1
                 summary.instances += len(instances)
                 sink.put(unit.key, frame, instances)

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from posekit.server.docs import install_docs
 from posekit.server.jobs import JobConflictError, QueueFullError
-from posekit.server.routes import instances, items, jobs, meta, projects, transfer
+from posekit.server.routes import instances, items, jobs, meta, projects, setup, transfer, video
 from posekit.server.schemas import InstanceOut
+from posekit.server.security import install_security
 from posekit.server.settings import Settings
 from posekit.server.state import AppState
 from posekit.server.uploads import UploadRefused
@@ -25,37 +26,6 @@ __all__ = ["STATIC_DIR", "create_app"]
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-
-class BodySizeLimit:
-    """Refuse requests whose declared ``Content-Length`` exceeds the limit (413)
-    before their body is read or spooled to disk."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for key, value in scope["headers"]:
-                if key == b"content-length":
-                    try:
-                        length = int(value)
-                    except ValueError:
-                        length = -1
-                    if length > self.max_bytes or length < 0:
-                        detail = (
-                            f"request body of {length} bytes is over the limit of "
-                            f"{self.max_bytes} bytes"
-                            if length > 0
-                            else "invalid Content-Length header"
-                        )
-                        status = 413 if length > 0 else 400
-                        response = JSONResponse({"detail": detail}, status_code=status)
-                        await response(scope, receive, send)
-                        return
-                    break
-        await self.app(scope, receive, send)
 
 
 def _error(status: int):
@@ -92,6 +62,12 @@ def _validation(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail, "errors": safe}, status_code=422)
 
 
+def _overflow(request: Request, exc: Exception) -> JSONResponse:
+    # A number the database cannot hold (over 2**63 - 1) that no schema bound caught.
+    detail = "a number in the request is too large (the database holds integers up to 2**63-1)"
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     from posekit.core import InstanceError
     from posekit.formats.coco import CocoFormatError
@@ -99,12 +75,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     from posekit.media import ImageError
     from posekit.models.base import ModelError
     from posekit.skeleton import SkeletonError
-    from posekit.store import AlreadyExistsError, NotFoundError, StaleVersionError, StoreError
+    from posekit.store import (
+        AlreadyExistsError,
+        NotFoundError,
+        StaleVersionError,
+        StoreError,
+        TemplateVersionError,
+    )
 
     # Starlette picks the handler of the most specific class in the exception's MRO.
     app.add_exception_handler(NotFoundError, _error(404))
     app.add_exception_handler(AlreadyExistsError, _error(409))
     app.add_exception_handler(StaleVersionError, _stale)
+    app.add_exception_handler(TemplateVersionError, _error(409))
     app.add_exception_handler(StoreError, _error(422))
     app.add_exception_handler(JobConflictError, _error(409))
     app.add_exception_handler(QueueFullError, _error(429))
@@ -120,6 +103,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     ):
         app.add_exception_handler(cls, _error(422))
     app.add_exception_handler(KeyError, _error(404))  # jobs: unknown id
+    app.add_exception_handler(OverflowError, _overflow)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -155,12 +139,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="2D human pose annotation and auto-labeling. Errors are "
         '`{"detail": "<message naming the bad element>"}`.',
         lifespan=lifespan,
+        # /docs is served from local files (posekit.server.docs): no CDN, works offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.posekit = state
     _install_error_handlers(app)
-    for module in (meta, projects, items, instances, jobs, transfer):
+    for module in (meta, projects, items, instances, jobs, transfer, video, setup):
         app.include_router(module.router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    install_docs(app)
+    install_security(app, settings)
     _mount_static(app)
     return app
 

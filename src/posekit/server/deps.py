@@ -1,16 +1,124 @@
-"""Route dependencies (the app state; a current-user dependency goes here) and documented
-error responses."""
+"""Route dependencies (the app state; a current-user dependency goes here), the route
+class every router uses (JSON bodies parsed strictly, large ones off the event loop)
+and documented error responses."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Path, Request, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from posekit.server.schemas import ConflictOut, ErrorOut
 from posekit.server.state import AppState
 
-__all__ = ["State", "errors", "get_state"]
+__all__ = ["DatabaseId", "JSONRoute", "State", "errors", "get_state", "parse_json_body"]
+
+#: Largest integer a database id can be (SQLite and PostgreSQL BIGINT).
+MAX_DATABASE_ID = 2**63 - 1
+#: An id in a path: a number beyond what the database holds is a 422 naming the
+#: parameter, never an overflow inside the database driver.
+DatabaseId = Annotated[int, Path(ge=-MAX_DATABASE_ID, le=MAX_DATABASE_ID)]
+#: JSON bodies up to this size are parsed on the event loop (faster than a thread hop).
+INLINE_JSON_BYTES = 64 * 1024
+#: Most digits of an integer in a JSON body (Python's own limit for int(str)).
+MAX_INTEGER_DIGITS = 4300
+
+
+class _HugeInteger:
+    """Stands in for an integer literal with too many digits until its place is known."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _find(value: Any, marker: type, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    if isinstance(value, marker):
+        return path
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in items:
+        found = _find(child, marker, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise HTTPException(422, f"body: {name} is not a JSON number (use a finite number or null)")
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Parse a request body as strict JSON.
+
+    Raises:
+        json.JSONDecodeError: Not JSON (FastAPI answers 422 with the position).
+        HTTPException: 400 nested too deeply; 422 ``NaN``/``Infinity``, or an integer
+            of more than 4300 digits (the message names its element, e.g.
+            ``body.keypoints.0.1``).
+    """
+    huge = False
+
+    def parse_int(text: str) -> Any:
+        nonlocal huge
+        if len(text) > MAX_INTEGER_DIGITS:
+            huge = True
+            return _HugeInteger(len(text.lstrip("-")))
+        return int(text)
+
+    try:
+        value = json.loads(body, parse_int=parse_int, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise HTTPException(400, "request body: JSON is nested too deeply") from None
+    if huge:
+        try:
+            where = _find(value, _HugeInteger) or ()
+        except RecursionError:
+            where = ()
+        number = value
+        for key in where:
+            number = number[key]
+        location = ".".join(str(p) for p in ("body", *where))
+        raise HTTPException(
+            422,
+            f"{location}: integer of {number.digits} digits is too large "
+            f"(at most {MAX_INTEGER_DIGITS} digits)",
+        )
+    return value
+
+
+class _StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            if len(body) > INLINE_JSON_BYTES:
+                # Keep the loop free for other requests while a big body is parsed.
+                self._json = await run_in_threadpool(parse_json_body, body)
+            else:
+                self._json = parse_json_body(body)
+        return self._json
+
+
+class JSONRoute(APIRoute):
+    """The route class of every posekit router: JSON bodies go through
+    :func:`parse_json_body` (bodies over 64 KB in a worker thread)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_json_handler(request: Request) -> Response:
+            request.__class__ = _StrictJSONRequest
+            return await handler(request)
+
+        return strict_json_handler
 
 
 def get_state(request: Request) -> AppState:
@@ -27,7 +135,8 @@ _DESCRIPTIONS = {
     413: "Too large (file size or pixel count; the message names the file)",
     415: "Not a supported image (checked by content; the message names the file)",
     422: "Invalid input (the message names the bad element)",
-    429: "The job queue is full; retry later",
+    429: "Too many requests (the job queue is full, or the client's rate limit: see "
+    "Retry-After); retry later",
 }
 
 

@@ -12,15 +12,18 @@ Rules:
   current batch (auto-labeling writes each batch in one transaction, so every
   item is either fully labeled or untouched).
 
-Job state lives in this process's memory only: after a restart the job list is
-empty (the labels a job wrote are in the database, and auto-labeling resumes
-where it stopped when started again). Finished jobs are kept for inspection,
-the newest :data:`KEEP_FINISHED` of them.
+Progress lives in this process's memory; every job is also stored in the workspace
+(:mod:`posekit.store.jobs`: its options when submitted, its outcome when it ends), so
+the job list survives a restart (a job a restart interrupted shows as failed;
+auto-labeling resumes where it stopped when started again). Finished jobs are kept
+in memory for inspection, the newest :data:`KEEP_FINISHED` of them.
+
+A model that cannot be loaded (:class:`posekit.models.base.ModelError`) fails the
+job with the model's own message, not a traceback.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
@@ -30,8 +33,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from posekit.engines import ENGINES, get_engine
+from posekit.models.base import ModelError
 from posekit.pipeline.options import AutolabelOptions
-from posekit.store import Workspace
+from posekit.store import NotFoundError, Workspace
+from posekit.store.jobs import JobRecord, finish_job, get_job_record, list_job_records, record_job
 
 __all__ = [
     "KEEP_FINISHED",
@@ -107,7 +113,6 @@ class JobManager:
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
         self._jobs: dict[int, Job] = {}
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
         self._worker: threading.Thread | None = None
         self._resume = threading.Event()
         self._resume.set()
@@ -133,6 +138,8 @@ class JobManager:
             raise ValueError(f"unknown job kind {kind!r}; available: {', '.join(self._runners)}")
         if not isinstance(options, AutolabelOptions):
             options = AutolabelOptions.from_mapping(options)
+        if options.engine not in ENGINES:
+            raise ValueError(f"unknown engine {options.engine!r}; available: {', '.join(ENGINES)}")
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job manager is shut down")
@@ -142,7 +149,12 @@ class JobManager:
                         f"project {project.name!r} already has job {job.id} ({job.status}); "
                         "wait for it or cancel it"
                     )
-            job = Job(next(self._ids), project.id, project.name, kind, options)
+            if self._queue.full():  # only submit puts, under this lock
+                raise QueueFullError(
+                    f"the job queue is full ({self._queue.maxsize} jobs waiting); retry later"
+                )
+            job_id = record_job(self._ws, project.id, kind, options.to_dict())
+            job = Job(job_id, project.id, project.name, kind, options)
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
@@ -155,22 +167,30 @@ class JobManager:
             return job.snapshot()
 
     def get(self, job_id: int) -> Job:
-        """A snapshot of job ``job_id``; ``KeyError`` naming it if unknown."""
+        """A snapshot of job ``job_id`` (a stored one if not in memory); ``KeyError``
+        naming it if unknown."""
         with self._lock:
             job = self._jobs.get(job_id)
-            if job is None:
-                raise KeyError(f"job {job_id} does not exist (jobs are kept in memory only)")
-            return job.snapshot()
+            if job is not None:
+                return job.snapshot()
+        try:
+            return _stored(get_job_record(self._ws, job_id))
+        except NotFoundError:
+            raise KeyError(f"job {job_id} does not exist") from None
 
     def list(self, project_id: int | None = None) -> list[Job]:
-        """Snapshots of the jobs (of one project), newest first."""
+        """Snapshots of the jobs (of one project), newest first: those in memory and
+        the stored ones of earlier runs of the server."""
         with self._lock:
-            jobs = [
-                j.snapshot()
+            jobs = {
+                j.id: j.snapshot()
                 for j in self._jobs.values()
                 if project_id is None or j.project_id == project_id
-            ]
-        return sorted(jobs, key=lambda j: -j.id)
+            }
+        for record in list_job_records(self._ws, project_id):
+            if record.id not in jobs:
+                jobs[record.id] = _stored(record)
+        return sorted(jobs.values(), key=lambda j: -j.id)
 
     def cancel(self, job_id: int) -> Job:
         """Cancel a job: a queued one ends now, a running one after its current batch.
@@ -178,12 +198,16 @@ class JobManager:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise KeyError(f"job {job_id} does not exist (jobs are kept in memory only)")
+                raise KeyError(f"job {job_id} does not exist or has finished before")
             job.cancel_event.set()
-            if job.status == "queued":
+            ended = job.status == "queued"
+            if ended:
                 job.status = "cancelled"
                 job.finished_at = _now()
-            return job.snapshot()
+            snapshot = job.snapshot()
+        if ended:
+            self._store_outcome(snapshot)
+        return snapshot
 
     def pause(self) -> None:
         """Let the running job finish but start no further job until :meth:`resume`."""
@@ -206,6 +230,7 @@ class JobManager:
 
     def close(self, timeout: float = 30.0) -> None:
         """Cancel every job and stop the worker (waits up to ``timeout`` seconds)."""
+        ended = []
         with self._lock:
             self._closed = True
             for job in self._jobs.values():
@@ -213,7 +238,10 @@ class JobManager:
                 if job.status == "queued":
                     job.status = "cancelled"
                     job.finished_at = _now()
+                    ended.append(job.snapshot())
             worker = self._worker
+        for job in ended:
+            self._store_outcome(job)
         self._resume.set()
         if worker is not None:
             # The sentinel may not fit into a full queue; the worker drains the
@@ -251,6 +279,11 @@ class JobManager:
             log.info("job %d (%s on %s) started", job.id, job.kind, job.project_name)
             try:
                 self._runners[job.kind](job)
+            except ModelError as exc:  # the model's own message says what to do
+                log.warning("job %d failed: %s", job.id, exc)
+                with self._lock:
+                    job.status = "failed"
+                    job.error = f"the model could not be loaded: {exc}"
             except Exception as exc:  # a failed job must not kill the worker
                 log.exception("job %d failed", job.id)
                 with self._lock:
@@ -261,10 +294,21 @@ class JobManager:
                     if job.status == "running":
                         job.status = "cancelled" if job.cancel_event.is_set() else "done"
                     job.finished_at = _now()
+                self._store_outcome(job)
             log.info("job %d finished: %s", job.id, job.status)
 
+    def _store_outcome(self, job: Job) -> None:
+        try:
+            finish_job(
+                self._ws, job.id, status=job.status, error=job.error, device=job.device,
+                processed=job.processed, instances=job.instances, skipped=job.skipped,
+                failures=job.failures,
+            )  # fmt: skip
+        except Exception:  # the job ran; losing its record must not stop the worker
+            log.exception("job %d: could not store its outcome", job.id)
+
     def _run_autolabel(self, job: Job) -> None:
-        from posekit.engines.local import autolabel
+        autolabel = get_engine(job.options.engine)
 
         def on_progress(done: int, total: int) -> None:
             with self._lock:
@@ -285,3 +329,34 @@ class JobManager:
             job.skipped = report.skipped
             if report.cancelled:
                 job.status = "cancelled"
+
+
+def _stored(record: JobRecord) -> Job:
+    """A :class:`Job` of a stored record of an earlier server run."""
+    status, error = record.status, record.error
+    if status in ACTIVE:  # the server stopped while it waited or ran
+        status, error = "failed", error or "interrupted: the server stopped before it ended"
+    try:
+        options = AutolabelOptions.from_mapping(record.options)
+    except (TypeError, ValueError):
+        options = AutolabelOptions()
+    return Job(
+        id=record.id,
+        project_id=record.project_id,
+        project_name="",
+        kind=record.kind,
+        options=options,
+        status=status,
+        done=record.processed,
+        total=None,
+        failures=list(record.failures),
+        error=error,
+        created_at=record.created_at.replace(tzinfo=timezone.utc),
+        finished_at=None
+        if record.finished_at is None
+        else record.finished_at.replace(tzinfo=timezone.utc),
+        device=record.device,
+        processed=record.processed,
+        instances=record.instances,
+        skipped=record.skipped,
+    )

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from posekit.core import Instance
-from posekit.pipeline.options import AutolabelOptions
+from posekit.pipeline.options import EXISTING_LABELS, AutolabelOptions
 from posekit.skeleton import Skeleton
 from posekit.statuses import INSTANCE_STATUSES, ITEM_STATUSES
 
@@ -175,6 +175,10 @@ class ProjectOut(BaseModel):
 
 class ProjectDetailOut(ProjectOut):
     template: TemplateOut
+    template_version: int = Field(
+        1, description="incremented by every template change; send it with instance writes"
+    )
+    assist_model: str = Field("blazepose", description="the project's AI-assist model")
     datasets: list[DatasetOut]
 
 
@@ -230,8 +234,45 @@ class InstanceFields(BaseModel):
     track_id: int | None = None
 
 
-class InstanceIn(InstanceFields):
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _finite_float32(value: Any, where: str = "") -> Any:
+    """Refuse numbers that are not finite once stored as float32 (1e39, inf, NaN)."""
+    if value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _finite_float32(item, f"{where}[{index}]")
+        return value
+    if not (abs(value) <= _FLOAT32_MAX):  # also false for NaN
+        raise ValueError(
+            f"value{where} {value!r} is not a finite float32 number (|x| <= {_FLOAT32_MAX:.4g})"
+        )
+    return value
+
+
+class _Float32Checked(BaseModel):
+    """Coordinates, boxes and scores must stay finite as float32 (else 422 naming them)."""
+
+    @field_validator("keypoints", "keypoint_scores", "box", "score", check_fields=False)
+    @classmethod
+    def _check_float32(cls, value: Any) -> Any:
+        return _finite_float32(value)
+
+
+class InstanceIn(_Float32Checked, InstanceFields):
     """A new instance (the server assigns ``id`` and ``version`` 1)."""
+
+    template_version: int | None = Field(
+        None,
+        ge=1,
+        description="the project's template version the keypoints are laid out for; a "
+        "stale one is refused (409)",
+    )
+    produced_by: dict[str, Any] | None = Field(
+        None, description="read-only in answers; ignored here (an echoed answer is accepted)"
+    )
 
     def to_instance(self) -> Instance:
         return Instance(
@@ -248,13 +289,16 @@ class InstanceIn(InstanceFields):
         )
 
 
-class InstanceUpdate(BaseModel):
+class InstanceUpdate(_Float32Checked):
     """An update: ``version`` as read, plus the fields to change (omitted fields keep
     their stored value, so ``{"version": 3, "status": "accepted"}`` accepts)."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: int = Field(ge=1)
+    template_version: int | None = Field(
+        None, ge=1, description="as in InstanceIn: a stale one is refused (409, with current)"
+    )
     keypoints: list[tuple[float, float]] | None = None
     visibility: list[Visibility] | None = None
     keypoint_scores: list[float] | None = None
@@ -267,7 +311,7 @@ class InstanceUpdate(BaseModel):
     def changes(self) -> dict[str, Any]:
         """The fields this update sets (for :meth:`posekit.store.Workspace.patch_instance`);
         a null ``keypoints``, ``visibility``, ``source`` or ``status`` changes nothing."""
-        changes = self.model_dump(include=self.model_fields_set - {"version"})
+        changes = self.model_dump(include=self.model_fields_set - {"version", "template_version"})
         for name in ("keypoints", "visibility", "source", "status"):
             if name in changes and changes[name] is None:
                 del changes[name]
@@ -287,6 +331,16 @@ class InstanceOut(LibraryModel, InstanceFields):
     id: int | None
     item_id: int
     version: int
+    extra: dict[str, Any] | None = Field(None, exclude=True)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def produced_by(self) -> dict[str, Any] | None:
+        """What produced a prediction: the auto-label run's models and options
+        (``extra["autolabel"]``), or the AI-assist model and its latency."""
+        extra = self.extra or {}
+        found = extra.get("autolabel") or extra.get("assist")
+        return dict(found) if isinstance(found, dict) else None
 
     @classmethod
     def unsaved(cls, instance: Instance, item_id: int) -> InstanceOut:
@@ -307,9 +361,14 @@ class ItemDetailOut(BaseModel):
     instances: list[InstanceOut]
 
 
-class AssistRequest(BaseModel):
+class AssistRequest(_Float32Checked):
     box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in image pixels")
-    model: str = Field("blazepose", description="pose estimator spec", max_length=300)
+    model: str | None = Field(
+        None,
+        description="pose estimator spec; default: the project's assist model (its "
+        "assist_model setting, else blazepose)",
+        max_length=300,
+    )
 
 
 class ReviewRequest(BaseModel):
@@ -330,20 +389,61 @@ class JobCreate(BaseModel):
     detector: str = Field(_AUTOLABEL_DEFAULTS.detector, max_length=300)
     pose: str = Field(_AUTOLABEL_DEFAULTS.pose, max_length=300)
     overwrite: bool = _AUTOLABEL_DEFAULTS.overwrite
+    existing: Literal[EXISTING_LABELS] | None = Field(  # type: ignore[valid-type]
+        _AUTOLABEL_DEFAULTS.existing,
+        description="images a person already labeled: skip (default), beside (add "
+        "predictions next to the labels) or replace-predictions",
+    )
+    min_instance_score: float = Field(_AUTOLABEL_DEFAULTS.min_instance_score, ge=0, le=1)
+    min_box_score: float = Field(
+        _AUTOLABEL_DEFAULTS.min_box_score, ge=0, le=1, description="person boxes below are dropped"
+    )
+    oks_nms_threshold: float = Field(
+        _AUTOLABEL_DEFAULTS.oks_nms_threshold,
+        ge=0,
+        le=1,
+        description="of two poses with at least this OKS the lower-scoring is dropped (0: off)",
+    )
+    device: str | None = Field(
+        _AUTOLABEL_DEFAULTS.device, max_length=40, description="cpu, cuda, cuda:1, mps; null: auto"
+    )
+    item_ids: list[int] | None = Field(
+        None, max_length=100_000, description="only these items (e.g. the selected ones)"
+    )
     batch_size: int = Field(_AUTOLABEL_DEFAULTS.batch_size, ge=1, le=256)
+    engine: str = Field(
+        _AUTOLABEL_DEFAULTS.engine,
+        max_length=40,
+        description="where the models run: local (this process) or ray (the Ray cluster of "
+        "the server's RAY_ADDRESS, or a local Ray instance)",
+    )
+    workers: int = Field(_AUTOLABEL_DEFAULTS.workers, ge=1, le=1024, description="Ray workers")
+    gpus_per_worker: float = Field(
+        _AUTOLABEL_DEFAULTS.gpus_per_worker, ge=0, le=64, description="GPUs per Ray worker"
+    )
 
     def options(self) -> AutolabelOptions:
         """The job's :class:`AutolabelOptions`."""
-        return AutolabelOptions.from_mapping(self.model_dump(exclude={"kind"}))
+        values = self.model_dump(exclude={"kind"})
+        if values["item_ids"] is not None:
+            values["item_ids"] = tuple(values["item_ids"])
+        return AutolabelOptions.from_mapping(values)
 
 
 class JobOut(LibraryModel):
-    """A job. Jobs are kept in the server's memory only (lost on restart; finished
-    ones are forgotten after the newest few hundred)."""
+    """A job: its options (what produced its predictions), progress and outcome. Jobs
+    are stored in the workspace; progress is kept in the server's memory."""
 
     id: int
     project_id: int
     kind: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_dict(cls, value: Any) -> Any:
+        return value.to_dict() if isinstance(value, AutolabelOptions) else value
+
     status: Literal["queued", "running", "done", "failed", "cancelled"]
     done: int
     total: int | None
@@ -367,6 +467,8 @@ class ImportReportOut(LibraryModel):
     failures: list[tuple[str, str]]
     renamed: list[tuple[str, str]]
     missing_media: list[str]
+    attached: int = Field(0, description="images already there that got the file's annotations")
+    box_only: int = Field(0, description="instances without any labeled point (box only)")
 
 
 # ------------------------------------------------------------------ formats

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from posekit.media.image import MAX_PIXELS
 
 __all__ = ["Settings"]
 
@@ -23,9 +25,26 @@ class Settings(BaseSettings):
         host: Interface to listen on; loopback by default (the app has no login).
         port: TCP port.
         max_upload_bytes: Largest accepted uploaded file (image or COCO json).
-        max_request_bytes: Largest accepted request body (all files together),
-            refused from the ``Content-Length`` header before the body is read.
-        max_pixels: Largest accepted image (width x height) in uploads.
+        max_request_bytes: Largest accepted multipart body (an upload or import, all
+            files together), refused from the ``Content-Length`` header before the
+            body is read (or as soon as a chunked body passes it).
+        max_json_bytes: Largest accepted body of every other request (JSON: an
+            instance is a few KB), refused the same way, before parsing.
+        max_pixels: Largest accepted image (width x height) in uploads, the same
+            limit the CLI and the library use (:data:`posekit.media.image.MAX_PIXELS`,
+            env ``POSEKIT_MAX_PIXELS``); decoding never exceeds it.
+        allowed_hosts: Host names the server answers to besides IP addresses and
+            ``localhost`` (DNS rebinding protection), e.g. ``pose.lab.example`` or
+            ``*.lab.example``; ``*`` answers any name. Env: comma-separated.
+        allowed_origins: Origins besides the server's own from which browsers may
+            change data (e.g. ``https://pose.lab.example`` behind a TLS proxy).
+            Env: comma-separated.
+        rate_limit_per_second: Requests a second per client address to ``/api``
+            (0: no limit); editor saves are never limited.
+        rate_limit_burst: Requests a client may make at once before the rate applies.
+        assist_max_side: AI-assist decodes images at most this many pixels on their
+            longest side (JPEG at reduced scale); larger images are assisted on the
+            reduced image and the result scaled back.
         max_files: Most files in one upload request.
         job_queue_size: Jobs that may wait in the queue (beyond that: 429).
         image_cache_bytes: Memory for decoded images kept for AI-assist.
@@ -37,6 +56,10 @@ class Settings(BaseSettings):
             interactive latency: BlazePose without its re-crop refinement passes
             (the pose detector still aligns the crop inside the user's box); see
             ``benchmarks/assist_http.py``. Auto-label jobs use the models' defaults.
+        model_dirs: Folders holding model checkpoints (a folder with ``config.json``,
+            folders of them, Ultralytics ``*.pt`` files) offered by ``GET /api/models``
+            next to the local Hugging Face cache. Env ``POSEKIT_MODEL_DIRS``: separated
+            by commas or the OS path separator.
     """
 
     model_config = SettingsConfigDict(env_prefix="POSEKIT_", extra="ignore")
@@ -46,7 +69,13 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     max_upload_bytes: int = Field(64 * 1024 * 1024, gt=0)
     max_request_bytes: int = Field(1024 * 1024 * 1024, gt=0)
-    max_pixels: int = Field(100_000_000, gt=0)
+    max_json_bytes: int = Field(1024 * 1024, gt=0)
+    max_pixels: int = Field(MAX_PIXELS, gt=0)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    rate_limit_per_second: float = Field(50.0, ge=0)
+    rate_limit_burst: int = Field(200, ge=1)
+    assist_max_side: int = Field(4096, ge=256)
     max_files: int = Field(1000, gt=0)
     job_queue_size: int = Field(8, ge=1)
     image_cache_bytes: int = Field(256 * 1024 * 1024, ge=0)
@@ -55,3 +84,22 @@ class Settings(BaseSettings):
     assist_options: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {"blazepose": {"refine_passes": 0}}
     )
+    model_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+
+    @field_validator("model_dirs", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            import os
+            import re
+
+            parts = re.split(f"[,{re.escape(os.pathsep)}]", value)
+            return [part.strip() for part in parts if part.strip()]
+        return value
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from posekit.server.settings import Settings
 from posekit.skeleton import Skeleton
 from posekit.store import NotFoundError, StoreError, Workspace
 
-__all__ = ["AppState", "ImageCache", "ModelPool"]
+__all__ = ["AppState", "DecodedImage", "ImageCache", "ModelPool"]
 
 log = logging.getLogger(__name__)
 
@@ -79,22 +80,47 @@ class ModelPool:
             self._models.clear()
 
 
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded image and the scale from its pixels to the item's coordinates.
+
+    ``pixels`` is ``(H, W, 3) uint8``; an image larger than the assist limit is kept
+    reduced, and ``scale_x`` / ``scale_y`` (item pixels per array pixel, 1.0 when
+    full size) map coordinates back.
+    """
+
+    pixels: np.ndarray
+    scale_x: float = 1.0
+    scale_y: float = 1.0
+
+
 class ImageCache:
     """Decoded images by item id, least recently used dropped beyond ``max_bytes``.
 
     Decoding a JPEG costs about as much as a BlazePose call, so AI-assist on the
-    image a user is working on must not decode it again for every box.
+    image a user is working on must not decode it again for every box. Images are
+    decoded at most ``max_side`` pixels on their longest side (a JPEG at reduced
+    scale), so one image never takes more than ``3 * max_side**2`` bytes here, and
+    one that would not fit the cache at all is not decoded for it ahead of time.
     """
 
-    def __init__(self, max_bytes: int) -> None:
-        self._images: OrderedDict[int, np.ndarray] = OrderedDict()
+    def __init__(self, max_bytes: int, max_side: int = 4096) -> None:
+        self._images: OrderedDict[int, DecodedImage] = OrderedDict()
         self._bytes = 0
         self._max_bytes = max_bytes
+        self._max_side = max_side
         self._lock = threading.Lock()
 
-    def get(self, item_id: int, path: Path) -> np.ndarray:
-        """The decoded ``(H, W, 3) uint8`` image of an item (loaded on a miss)."""
-        from posekit.media import load_image
+    def get(self, item_id: int, path: Path, size: tuple[int, int] | None = None) -> DecodedImage:
+        """The decoded image of an item (loaded on a miss).
+
+        Args:
+            item_id: The item.
+            path: Its image file.
+            size: The item's ``(width, height)`` (for the scale); default: read from
+                the file's header.
+        """
+        from posekit.media import image_size, load_image
 
         with self._lock:
             image = self._images.get(item_id)
@@ -103,16 +129,30 @@ class ImageCache:
                 return image
         # Decode outside the lock; a concurrent miss on the same item decodes twice,
         # which is harmless and rarer than blocking every other request.
-        image = load_image(path)
-        image.setflags(write=False)
+        pixels = load_image(path, max_side=self._max_side)
+        pixels.setflags(write=False)
+        width, height = size or image_size(path)
+        image = DecodedImage(
+            pixels, width / max(1, pixels.shape[1]), height / max(1, pixels.shape[0])
+        )
         with self._lock:
-            if item_id not in self._images:
+            if item_id not in self._images and pixels.nbytes <= self._max_bytes:
                 self._images[item_id] = image
-                self._bytes += image.nbytes
+                self._bytes += pixels.nbytes
             while self._bytes > self._max_bytes and self._images:
                 _, old = self._images.popitem(last=False)
-                self._bytes -= old.nbytes
+                self._bytes -= old.pixels.nbytes
         return image
+
+    def prefetch(self, item_id: int, path: Path, size: tuple[int, int] | None = None) -> None:
+        """Decode into the cache ahead of an assist request (errors only logged: the
+        image was already sent; assist will report them)."""
+        from posekit.media import ImageError
+
+        try:
+            self.get(item_id, path, size)
+        except (ImageError, OSError, MemoryError) as exc:
+            log.warning("item %d: not decoded for AI-assist: %s", item_id, exc)
 
 
 class BytesCache:
@@ -148,6 +188,13 @@ class ItemMedia:
     path: Path
     etag: str
     media_type: str
+    width: int = 0
+    height: int = 0
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """``(width, height)`` as stored for the item, None if unknown."""
+        return (self.width, self.height) if self.width > 0 and self.height > 0 else None
 
 
 class AppState:
@@ -157,7 +204,7 @@ class AppState:
         self.settings = settings
         self.ws = Workspace(settings.workspace)
         self.models = ModelPool(options=settings.assist_options)
-        self.images = ImageCache(settings.image_cache_bytes)
+        self.images = ImageCache(settings.image_cache_bytes, settings.assist_max_side)
         self.thumbnails = BytesCache(settings.thumbnail_cache_items)
         self.jobs = JobManager(self.ws, queue_size=settings.job_queue_size)
         self._media: dict[int, ItemMedia] = {}
@@ -186,6 +233,8 @@ class AppState:
             path=item.path,
             etag=f'"{item.sha256 or item.media_path}"',
             media_type=_media_type(item.path),
+            width=int(item.width or 0),
+            height=int(item.height or 0),
         )
         with self._lock:
             if len(self._media) > 100_000:
@@ -194,7 +243,7 @@ class AppState:
         return media
 
     def template(self, project_id: int) -> Skeleton:
-        """A project's template (cached: a project keeps its template)."""
+        """A project's template (cached until :meth:`forget_template`)."""
         template = self._templates.get(project_id)
         if template is None:
             from posekit.store.queries import get_project_by_id
@@ -203,21 +252,25 @@ class AppState:
             self._templates[project_id] = template
         return template
 
+    def forget_template(self, project_id: int) -> None:
+        """Drop the cached template of a project whose template was changed."""
+        self._templates.pop(project_id, None)
+
     def thumbnail(self, item_id: int, size: int) -> tuple[bytes, str]:
         """JPEG thumbnail (longest side ``size``) and its ETag."""
-        from PIL import Image, ImageOps
+        from PIL import Image
+
+        from posekit.media import load_image
 
         media = self.item_media(item_id)
         etag = f'"{media.etag.strip(chr(34))}-t{size}"'
         data = self.thumbnails.get((item_id, size))
         if data is None:
             try:
-                with Image.open(media.path) as image:
-                    image.draft("RGB", (size, size))  # JPEG: decode at reduced scale
-                    image = ImageOps.exif_transpose(image).convert("RGB")
-                    image.thumbnail((size, size))
-                    out = io.BytesIO()
-                    image.save(out, "JPEG", quality=80)
+                # The pixel limit applies; a JPEG is decoded at reduced scale.
+                pixels = load_image(media.path, max_side=size)
+                out = io.BytesIO()
+                Image.fromarray(pixels).save(out, "JPEG", quality=80)
             except (OSError, ValueError) as exc:
                 raise StoreError(f"item {item_id}: cannot read its image: {exc}") from None
             data = out.getvalue()
@@ -254,7 +307,10 @@ def _media_type(path: Path) -> str:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
-            return _FORMAT_TYPES.get(image.format or "", "application/octet-stream")
+        with warnings.catch_warnings():
+            # Only the header is read; the pixel limit is checked where pixels are decoded.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return _FORMAT_TYPES.get(image.format or "", "application/octet-stream")
     except (OSError, ValueError):
         return _MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")

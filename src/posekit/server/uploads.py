@@ -29,6 +29,8 @@ IMAGE_FORMATS = {
     "TIFF": ".tif",
 }
 _COPY_CHUNK = 1024 * 1024
+#: Longest file or folder name (bytes of UTF-8) most file systems store.
+MAX_NAME_BYTES = 255
 
 
 @dataclass
@@ -58,9 +60,17 @@ def safe_upload_name(raw: str | None) -> PurePosixPath:
     if len(raw) > 1000:
         raise UploadRefused(422, f"file name {raw[:60]!r}... is longer than 1000 characters")
     try:
-        return safe_relative_path(raw)
+        name = safe_relative_path(raw)
     except UnsafePathError as exc:
         raise UploadRefused(422, f"refused upload: {exc}") from None
+    for part in name.parts:
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise UploadRefused(
+                422,
+                f"file name {raw[:60]!r}... has a part of {len(part.encode('utf-8'))} bytes; "
+                f"file systems allow at most {MAX_NAME_BYTES}",
+            )
+    return name
 
 
 def save_upload(source: BinaryIO, target: Path, name: str, max_bytes: int) -> int:
@@ -117,7 +127,10 @@ def check_image_file(path: Path, name: str, max_pixels: int) -> str:
                     f"file {name!r} has too many pixels ({width}x{height} > {max_pixels})",
                 )
             try:
-                image.load()  # a full decode: truncated files fail here
+                # A full decode (truncated files fail here); a JPEG at 1/8 scale, which
+                # still reads every byte but needs 1/64 of the memory.
+                image.draft(None, (max(1, width // 8), max(1, height // 8)))
+                image.load()
             except (Image.DecompressionBombError, Image.DecompressionBombWarning):
                 raise UploadRefused(
                     413, f"file {name!r} has too many pixels (limit {max_pixels})"

@@ -40,6 +40,11 @@ from posekit.store.exports import (
 )
 from posekit.store.imports import ImportReport, import_coco, import_dataset, import_images
 from posekit.store.records import Dataset, InstanceRecord, Item, Project
+from posekit.store.template_change import (
+    TemplateChange,
+    TemplateChangeError,
+    TemplateVersionError,
+)
 from posekit.store.workspace import DEFAULT_WORKSPACE, WORKSPACE_ENV, Workspace
 
 __all__ = [
@@ -57,6 +62,9 @@ __all__ = [
     "SchemaVersionError",
     "StaleVersionError",
     "StoreError",
+    "TemplateChange",
+    "TemplateChangeError",
+    "TemplateVersionError",
     "Workspace",
     "export",
     "export_coco",

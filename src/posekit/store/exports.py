@@ -6,6 +6,17 @@ are the same with the format's own options spelled out. One default-status
 policy for every format: without ``statuses`` only
 :data:`posekit.statuses.DEFAULT_EXPORT_STATUSES` (``accepted``) instances are
 written, so unreviewed predictions never become labels by accident.
+
+Which images an export writes (``images="labeled"``, the default of
+:func:`export`): an image with at least one written instance, or one a person
+settled as holding nobody (status ``reviewed`` with no instance left). Left out:
+images nobody labeled or reviewed (``new``, or ``predicted`` with every
+prediction filtered out) and images whose every instance was **rejected**: a
+rejected prediction says the model was wrong, not that nobody is there, and an
+image written with zero people teaches a model exactly that. ``images="all"``
+writes every image. Predictions scoring below ``min_score`` (default: the
+auto-labeling threshold, :attr:`posekit.pipeline.options.AutolabelOptions.min_instance_score`)
+are never written.
 """
 
 from __future__ import annotations
@@ -43,10 +54,16 @@ class ExportReport:
     images: int
     instances: int
     elapsed: float = 0.0
+    left_out: int = 0  #: images not written (nobody labeled them, or all rejected)
 
     def summary(self) -> str:
+        left = (
+            f", {self.left_out} images without labels left out (unreviewed or all rejected)"
+            if self.left_out
+            else ""
+        )
         return (
-            f"{self.images} images, {self.instances} instances -> {self.path} "
+            f"{self.images} images, {self.instances} instances -> {self.path}{left} "
             f"({self.elapsed:.1f} s)"
         )
 
@@ -71,6 +88,8 @@ def project_to_dataset(
     dataset: Dataset | str | None = None,
     statuses: Sequence[str] | None = None,
     require_media: bool = False,
+    images: str = "all",
+    min_score: float | None = None,
 ) -> tuple[PoseDataset, dict[str, Path]]:
     """A :class:`posekit.dataset.PoseDataset` of a project (or one dataset).
 
@@ -83,11 +102,33 @@ def project_to_dataset(
             :data:`posekit.statuses.DEFAULT_EXPORT_STATUSES`; pass
             :data:`posekit.statuses.INSTANCE_STATUSES` for all).
         require_media: Raise if an item has no media file.
+        images: ``"all"`` items, or only ``"labeled"`` ones (see the module docstring).
+        min_score: Leave out instances scoring below this; None: predictions below
+            the auto-labeling default threshold (a person's accepted or rejected
+            instances are kept whatever their score).
 
     Returns:
         ``(dataset, image_paths)`` where ``image_paths`` maps exported file names
         to the stored media files.
     """
+    pose_dataset, paths, _ = _build_dataset(
+        ws, project, dataset=dataset, statuses=statuses, require_media=require_media,
+        images=images, min_score=min_score,
+    )  # fmt: skip
+    return pose_dataset, paths
+
+
+def _build_dataset(
+    ws: Workspace,
+    project: Project | str,
+    *,
+    dataset: Dataset | str | None = None,
+    statuses: Sequence[str] | None = None,
+    require_media: bool = False,
+    images: str = "all",
+    min_score: float | None = None,
+) -> tuple[PoseDataset, dict[str, Path], int]:
+    """:func:`project_to_dataset`, and how many items ``images`` left out."""
     project = ws._resolve_project(project)
     try:
         kept_statuses = check_instance_statuses(
@@ -110,9 +151,22 @@ def project_to_dataset(
                 f"{len(missing)} item(s) of project {project.name!r} have no media file "
                 f"(imported without images), e.g. {missing[0]!r}"
             )
-    by_item = ws.instances_of_datasets([ds.id for ds in datasets], kept_statuses)
+    if images not in ("all", "labeled"):
+        raise StoreError(f"images must be 'all' or 'labeled', got {images!r}")
+    wanted = tuple(kept_statuses) + (() if "rejected" in kept_statuses else ("rejected",))
+    by_item = ws.instances_of_datasets([ds.id for ds in datasets], wanted)
+    per_item = []
+    kept_items: list[tuple[Dataset, Item]] = []
+    for ds, item in items:
+        every = by_item.get(item.id, [])
+        kept = [(i, e) for i, e in every if i.status in kept_statuses and _scored(i, min_score)]
+        rejected = any(inst.status == "rejected" for inst, _ in every)
+        if images == "labeled" and not kept and (item.status != "reviewed" or rejected):
+            continue
+        kept_items.append((ds, item))
+        per_item.append(kept)
+    left_out, items = len(items) - len(kept_items), kept_items
     image_ids = _unique_ids([item.external_id for _, item in items])
-    per_item = [by_item.get(item.id, []) for _, item in items]
     ann_ids = iter(_unique_ids([external for kept in per_item for _, external in kept]))
     images = []
     paths: dict[str, Path] = {}
@@ -149,7 +203,20 @@ def project_to_dataset(
         extra=dict(meta.get("extra", {})),
     )
     add_videos(ws, pose_dataset, [item for _, item in items], kept_statuses)
-    return pose_dataset, paths
+    return pose_dataset, paths, left_out
+
+
+def _scored(instance: Any, min_score: float | None) -> bool:
+    """Whether an instance passes the score threshold (see :func:`project_to_dataset`)."""
+    if instance.score is None:
+        return True
+    if min_score is None:
+        if instance.status != "predicted":
+            return True
+        from posekit.pipeline.options import AutolabelOptions
+
+        min_score = AutolabelOptions().min_instance_score
+    return instance.score >= min_score
 
 
 #: The former name of :func:`project_to_dataset` (posekit 0.1.0), kept for callers.
@@ -164,6 +231,8 @@ def export(
     format: str = "coco",
     dataset: Dataset | str | None = None,
     statuses: Sequence[str] | None = None,
+    images: str = "labeled",
+    min_score: float | None = None,
     **options: Any,
 ) -> ExportReport:
     """Write a project (or one dataset) in a writable format of the format table.
@@ -176,6 +245,10 @@ def export(
         dataset: Only this dataset.
         statuses: Keep only instances with these review statuses; default the
             format's ``default_statuses`` (:data:`posekit.statuses.DEFAULT_EXPORT_STATUSES`).
+        images: ``"labeled"`` (default) leaves out images nobody labeled and images
+            whose every instance was rejected; ``"all"`` writes every image.
+        min_score: Leave out instances scoring below this (default: predictions
+            below the auto-labeling threshold).
         options: The format writer's own options (e.g. YOLO ``split``, ``link``,
             ``val_fraction``).
 
@@ -193,13 +266,15 @@ def export(
         raise StoreError(f"posekit cannot write the {spec.title} format ({format!r})")
     start = time.perf_counter()
     with gc_paused():  # 100k instances and their dicts hold no reference cycles
-        pose_dataset, media = project_to_dataset(
+        pose_dataset, media, left_out = _build_dataset(
             ws,
             project,
             dataset=dataset,
             statuses=spec.default_statuses if statuses is None else statuses,
             # Folder formats carry the image files; a file format only names them.
             require_media=spec.kind == "folder",
+            images=images,
+            min_score=min_score,
         )
         destination = Path(destination)
         write = spec.write
@@ -216,6 +291,7 @@ def export(
         len(pose_dataset.images),
         n_instances,
         time.perf_counter() - start,
+        left_out=left_out,
     )
 
 

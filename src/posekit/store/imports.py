@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -36,6 +37,8 @@ from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.store.bulk import bulk_insert, bulk_insert_columns
 from posekit.store.codec import instance_column_lists
 from posekit.store.errors import NotFoundError, StoreError
+from posekit.store.import_report import ImportReport, MissingMediaError
+from posekit.store.instances import settle_item_statuses
 from posekit.store.media_staging import MediaStager, file_sha256
 from posekit.store.records import Dataset, Project
 from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, utcnow
@@ -46,6 +49,7 @@ from posekit.store.workspace import Workspace
 __all__ = [
     "MAX_FILE_BYTES",
     "ImportReport",
+    "MissingMediaError",
     "import_coco",
     "import_dataset",
     "import_images",
@@ -56,47 +60,6 @@ log = logging.getLogger(__name__)
 #: Refuse image files larger than this (bytes); pixel limits are enforced by
 #: :mod:`posekit.media` (``POSEKIT_MAX_PIXELS``).
 MAX_FILE_BYTES = int(os.environ.get("POSEKIT_MAX_FILE_BYTES", 512 * 1024 * 1024))
-
-
-@dataclass
-class ImportReport:
-    """What an import did.
-
-    Attributes:
-        dataset: Name of the dataset imported into.
-        added: Number of items added.
-        instances: Number of instances added.
-        skipped: ``(name, reason)`` of inputs skipped as duplicates (same file
-            name already in the dataset, or same content under another name).
-        failures: ``(path, reason)`` of inputs that could not be imported
-            (unreadable, corrupt, too large, unsupported).
-        renamed: ``(original name, stored name)`` for images whose name was
-            taken in the dataset by a different image.
-        missing_media: File names registered without media.
-        elapsed: Wall time in seconds.
-    """
-
-    dataset: str
-    added: int = 0
-    instances: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    renamed: list[tuple[str, str]] = field(default_factory=list)
-    missing_media: list[str] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    def summary(self) -> str:
-        """One line for people: counts of what was added, skipped and failed."""
-        parts = [f"{self.added} images and {self.instances} instances added to {self.dataset!r}"]
-        if self.skipped:
-            parts.append(f"{len(self.skipped)} duplicates skipped")
-        if self.renamed:
-            parts.append(f"{len(self.renamed)} renamed")
-        if self.missing_media:
-            parts.append(f"{len(self.missing_media)} without media")
-        if self.failures:
-            parts.append(f"{len(self.failures)} failed")
-        return ", ".join(parts) + f" ({self.elapsed:.1f} s)"
 
 
 def _resolve(
@@ -150,6 +113,36 @@ def _existing(ws: Workspace, dataset_id: int) -> tuple[set[str], dict[str, str]]
     return {r.file_name for r in rows}, {r.sha256: r.file_name for r in rows if r.sha256}
 
 
+@dataclass(frozen=True)
+class _ExistingItem:
+    id: int
+    file_name: str
+    sha256: str | None
+    width: int
+    height: int
+    has_ground_truth: bool  # an instance a person settled (accepted / rejected)
+
+
+def _existing_items(ws: Workspace, dataset_id: int) -> dict[str, _ExistingItem]:
+    """The dataset's items by file name, with whether they hold ground truth."""
+    settled = (
+        select(InstanceRow.item_id)
+        .where(InstanceRow.item_id == ItemRow.id, InstanceRow.status != "predicted")
+        .exists()
+    )
+    with ws.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                ItemRow.id, ItemRow.file_name, ItemRow.sha256, ItemRow.width, ItemRow.height,
+                settled.label("settled"),
+            ).where(ItemRow.dataset_id == dataset_id)
+        ).all()  # fmt: skip
+    return {
+        r.file_name: _ExistingItem(r.id, r.file_name, r.sha256, r.width, r.height, bool(r.settled))
+        for r in rows
+    }
+
+
 def _enumerate_images(
     paths: Iterable[str | os.PathLike[str]], recursive: bool, failures: list[tuple[str, str]]
 ) -> list[tuple[str, Path, str]]:
@@ -159,18 +152,50 @@ def _enumerate_images(
     for raw in paths:
         root = Path(raw)
         if root.is_dir():
-            for path in find_images([root], recursive=recursive):
-                found.append((path.relative_to(root).as_posix(), path, root.resolve().name))
+            images = find_images([root], recursive=recursive)
+            if not images:
+                looked = ", ".join(sorted(IMAGE_EXTENSIONS))
+                failures.append((str(root), f"no image files in this folder (looked for {looked})"))
+            for path in images:
+                name = portable_name(path.relative_to(root).as_posix())
+                found.append((name, path, root.resolve().name))
         elif root.is_file():
             if root.suffix.lower() not in IMAGE_EXTENSIONS:
                 failures.append(
-                    (str(root), f"unsupported file type {root.suffix!r} (not an image)")
+                    (
+                        str(root),
+                        f"unsupported file type {root.suffix!r}: neither an image "
+                        f"({', '.join(sorted(IMAGE_EXTENSIONS))}) nor a video",
+                    )
                 )
                 continue
-            found.append((root.name, root, root.resolve().parent.name))
+            found.append((portable_name(root.name), root, root.resolve().parent.name))
         else:
             failures.append((str(root), "no such file or folder"))
     return found
+
+
+#: Characters Windows refuses in file names (and that break exports copied there);
+#: uploaded and imported image names get ``_`` instead (see :func:`portable_name`).
+_NON_PORTABLE = re.compile(r'[<>:"\\|?*\x00-\x1f]')
+_WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul"}
+    | {f"com{i}" for i in range(1, 10)}
+    | {f"lpt{i}" for i in range(1, 10)}
+)
+
+
+def portable_name(name: str) -> str:
+    """``name`` (a POSIX relative path) with every part valid on Windows too:
+    ``<img onerror=x>.jpg`` -> ``_img onerror=x_.jpg``; ``con.jpg`` -> ``_con.jpg``;
+    trailing dots and spaces dropped."""
+    parts = []
+    for part in name.split("/"):
+        part = _NON_PORTABLE.sub("_", part).rstrip(" .") or "_"
+        if part.split(".", 1)[0].lower() in _WINDOWS_RESERVED:
+            part = f"_{part}"
+        parts.append(part)
+    return "/".join(parts)
 
 
 def _unique_name(name: str, folder: str, sha: str, taken: set[str]) -> str:
@@ -198,7 +223,9 @@ def import_images(
     ``width``/``height`` are as displayed); truncated, corrupt, oversized or
     non-image files are reported in ``failures`` by path and skipped. A file
     whose name is already in the dataset, or whose content is (under any name),
-    is skipped as a duplicate. A *different* image whose name is taken is
+    is skipped as a duplicate. Names are made valid on Windows too
+    (:func:`portable_name`: ``<>:"|?*`` and control characters become ``_``). A
+    *different* image whose name is taken is
     stored as ``<folder>/<name>`` or ``<stem>-<sha8><ext>`` and listed in
     ``renamed``.
 
@@ -233,8 +260,11 @@ def import_images(
                     continue
                 height, width = load_image(path).shape[:2]
             except (ImageError, OSError) as exc:
-                report.failures.append((str(path), str(exc)))
-                log.warning("skipping %s", exc)
+                # The CLI and the server print failures: log them once, quietly, and
+                # do not repeat the path the message already starts with.
+                reason = str(exc).removeprefix(f"{path}: ")
+                report.failures.append((str(path), reason))
+                log.info("skipping %s: %s", path, reason)
                 continue
             sha, media_path = stager.stage(path)
             if sha in shas:
@@ -321,10 +351,22 @@ def import_dataset(
 
     The file is read by the format table's reader
     (:func:`posekit.formats.registry.get_format`) and validated as a whole
-    against the project's template before anything is written. Images whose
-    file name is already in the dataset are skipped with their annotations
-    (re-importing a file adds nothing). Items with a ``predicted`` instance get
-    status ``predicted``, the others ``reviewed`` (ground truth).
+    against the project's template before anything is written. Items with a
+    ``predicted`` instance get status ``predicted``, the others ``reviewed``
+    (ground truth).
+
+    Images already in the dataset (same file name, or the same content under
+    another name when the image file is there, e.g. after ``posekit import P
+    photos/``) get the file's annotations attached (``report.attached``), unless
+    they already hold ground truth (an accepted or rejected instance): then they
+    are skipped with their annotations, so re-importing a file adds nothing.
+    Predictions already on such an item stay beside the attached annotations.
+
+    Declared image sizes are checked against the image file when it is there
+    (and against the item already in the dataset): a mismatch raises
+    :class:`StoreError` naming the image; nothing is written. Annotations
+    without keypoints are kept as box-only instances (every point not labeled)
+    and counted in ``report.box_only``.
 
     Args:
         ws: The workspace.
@@ -360,7 +402,11 @@ def import_dataset(
     root = Path(image_root) if image_root is not None else coco_path.parent
     project, dataset, created = _resolve(ws, project, dataset)
     report = ImportReport(dataset=dataset.name)
-    names, _ = _existing(ws, dataset.id)
+    existing = _existing_items(ws, dataset.id)
+    by_sha = {e.sha256: e for e in existing.values() if e.sha256}
+    claimed: set[int] = set()
+    attach_ids: list[int] = []
+    attach_instances: list[Any] = []
     stager = MediaStager(ws, project.id, dataset.id)
     now = utcnow()
     # Item rows column by column (see bulk_insert_columns).
@@ -377,7 +423,7 @@ def import_dataset(
     n_instances = 0
     with _undone_on_failure(ws, stager, dataset, created):
         missing: list[str] = []
-        for labeled_image in parsed.images:
+        for index, labeled_image in enumerate(parsed.images):
             record = labeled_image.image
             try:
                 name = safe_relative_name(record.file_name)
@@ -386,17 +432,51 @@ def import_dataset(
             if name in seen:
                 raise StoreError(f"{coco_path}: image file_name {name!r} is listed twice")
             seen.add(name)
-            if name in names:
-                report.skipped.append((name, "file name already in the dataset"))
+            where = f"images[{index}] ({name!r})" if format == "coco" else f"image {name!r}"
+            declared = (int(record.width), int(record.height))
+            source = root / name
+            present = copy_media and source.is_file()
+            if present:
+                try:
+                    actual = image_size(source)  # header only: is it an image, of that size?
+                except ImageError as exc:
+                    raise StoreError(f"{coco_path}: {where}: {exc}") from None
+                if actual != declared:
+                    raise StoreError(
+                        f"{coco_path}: {where}: the file says {declared[0]}x{declared[1]} "
+                        f"pixels but the image is {actual[0]}x{actual[1]}; fix width/height"
+                    )
+            stored_name = portable_name(name)  # valid on Windows too (exports get copied)
+            if stored_name != name and stored_name in seen:
+                raise StoreError(f"{coco_path}: {where}: name clashes with {stored_name!r}")
+            seen.add(stored_name)
+            target = existing.get(stored_name)
+            if target is None and present and by_sha:
+                target = by_sha.get(file_sha256(source))
+            if target is not None:
+                if (target.width, target.height) != declared:
+                    raise StoreError(
+                        f"{coco_path}: {where}: the file says {declared[0]}x{declared[1]} "
+                        f"pixels but {target.file_name!r} in the dataset is "
+                        f"{target.width}x{target.height}"
+                    )
+                if target.id in claimed:
+                    reason = f"same image as {target.file_name!r}, annotations already attached"
+                elif target.has_ground_truth:
+                    reason = f"{target.file_name!r} is already in the dataset with annotations"
+                elif not labeled_image.instances:
+                    reason = f"{target.file_name!r} is already in the dataset"
+                else:
+                    claimed.add(target.id)
+                    attach_ids.append(target.id)
+                    attach_instances.append(labeled_image.instances)
+                    n_instances += len(labeled_image.instances)
+                    continue
+                report.skipped.append((name, reason))
                 continue
             sha = media_path = None
             if copy_media:
-                source = root / name
-                if source.is_file():
-                    try:
-                        image_size(source)  # header check: is it an image at all?
-                    except ImageError as exc:
-                        raise StoreError(f"{coco_path}: image {name!r}: {exc}") from None
+                if present:
                     sha, media_path = stager.stage(source)
                 elif missing_media == "error":
                     missing.append(name)
@@ -405,7 +485,7 @@ def import_dataset(
                     report.missing_media.append(name)
             instances = labeled_image.instances
             predicted = any(inst.status == "predicted" for inst in instances)
-            item_names.append(name)
+            item_names.append(stored_name)
             item_media.append(media_path)
             item_sha.append(sha)
             item_width.append(int(record.width))
@@ -416,13 +496,7 @@ def import_dataset(
             labeled.append(instances)
             n_instances += len(instances)
         if missing:
-            shown = ", ".join(repr(m) for m in missing[:5])
-            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise StoreError(
-                f"{coco_path}: {len(missing)} image(s) not found under {root}: {shown}{more} "
-                "(pass image_root=, or missing_media='register' / copy_media=False to import "
-                "the annotations without the images)"
-            )
+            raise MissingMediaError(coco_path, root, missing)
         with ws.transaction() as conn:
             bulk_insert_columns(
                 conn,
@@ -447,12 +521,12 @@ def import_dataset(
                         )
                     ).all()
                 )
-                all_instances = [inst for instances in labeled for inst in instances]
+                item_ids = [*map(ids.__getitem__, item_names), *attach_ids]
+                groups = [*labeled, *attach_instances]
+                all_instances = [inst for instances in groups for inst in instances]
                 columns: dict[str, list[Any]] = instance_column_lists(all_instances)
                 columns["item_id"] = [
-                    item_id
-                    for item_id, instances in zip(map(ids.__getitem__, item_names), labeled)
-                    for _ in instances
+                    item_id for item_id, instances in zip(item_ids, groups) for _ in instances
                 ]
                 columns["external_id"] = [inst.id for inst in all_instances]
                 bulk_insert_columns(
@@ -461,6 +535,10 @@ def import_dataset(
                     columns,
                     {"version": 1, "created_at": now, "updated_at": now},
                 )
+                report.box_only = sum(not inst.visibility.any() for inst in all_instances)
+            # Ground truth from a file counts as a person's labels (no prediction left
+            # => reviewed; predictions already there keep the item "predicted").
+            settle_item_statuses(conn, attach_ids, by_person=True)
             attach_dataset_videos(conn, ws, dataset, parsed)
             if not dataset.extra:
                 conn.execute(
@@ -470,6 +548,7 @@ def import_dataset(
                 )
             stager.publish()
     report.added = len(item_names)
+    report.attached = len(attach_ids)
     report.instances = n_instances
     report.elapsed = time.perf_counter() - start
     log.info(

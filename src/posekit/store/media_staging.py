@@ -1,9 +1,22 @@
-"""Copying media files into a workspace so that a failed import leaves no trace."""
+"""Copying media files into a workspace so that a failed import leaves no trace.
+
+Staged files are named ``.incoming-<pid>-<random>`` inside the workspace's media
+folder, and temporary folders (uploads being unpacked, exports being zipped)
+live under ``<workspace>/.staging/<prefix><pid>-<random>``: an import killed
+with ``kill -9`` leaves them behind, and :func:`sweep_stale_staging` (run when
+a workspace opens) removes those of processes that are gone, and any older
+than :data:`STALE_AFTER_S`. The database is never involved: staged files are
+only referenced once an import commits.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
+import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +24,83 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from posekit.store.workspace import Workspace
 
-__all__ = ["MediaStager", "file_sha256"]
+__all__ = [
+    "STAGING_DIR",
+    "STALE_AFTER_S",
+    "MediaStager",
+    "file_sha256",
+    "make_staging_dir",
+    "sweep_stale_staging",
+]
+
+log = logging.getLogger(__name__)
+
+#: Folder of the workspace holding temporary folders of running imports/exports.
+STAGING_DIR = ".staging"
+#: Staging older than this is stale even if its process id is in use again.
+STALE_AFTER_S = 24 * 3600
+_INCOMING = ".incoming-"
+
+
+#: ``<anything><pid>-<32 hex>``: the process id of a staging entry's creator.
+_OWNER = re.compile(r"(?:(\d+)-)?[0-9a-f]{32}$")
+
+
+def _owner_alive(name: str) -> bool | None:
+    """Whether the process that made a staging entry still runs (None: unknown)."""
+    match = _OWNER.search(name)
+    if match is None or match.group(1) is None:
+        return None
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process (or no way to tell): assume it runs
+    return True
+
+
+def _is_stale(path: Path, now: float) -> bool:
+    try:
+        age = now - path.lstat().st_mtime
+    except OSError:
+        return False
+    alive = _owner_alive(path.name)
+    return age > STALE_AFTER_S or alive is False or (alive is None and age > 3600)
+
+
+def make_staging_dir(workspace: Workspace, prefix: str) -> Path:
+    """A new temporary folder inside the workspace (swept if its process dies)."""
+    root = workspace.root / STAGING_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / f"{prefix}{os.getpid()}-{uuid.uuid4().hex}"
+    folder.mkdir()
+    return folder
+
+
+def sweep_stale_staging(workspace: Workspace) -> int:
+    """Remove staging left by killed imports; returns how many entries went."""
+    now = time.time()
+    removed = 0
+    for temp in workspace.media_root.rglob(f"{_INCOMING}*"):
+        if temp.is_file() and _is_stale(temp, now):
+            temp.unlink(missing_ok=True)
+            removed += 1
+    staging = workspace.root / STAGING_DIR
+    if staging.is_dir():
+        for entry in staging.iterdir():
+            if _is_stale(entry, now):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        log.info("removed %d stale staging entries in %s", removed, workspace.root)
+    return removed
 
 
 def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -48,7 +137,9 @@ class MediaStager:
     def stage(self, source: Path) -> tuple[str, str]:
         """Copy ``source`` to a temporary file; return ``(sha256, media_path)``."""
         self._dir.mkdir(parents=True, exist_ok=True)
-        temp = self._ws._checked_media_path(self._dir / f".incoming-{uuid.uuid4().hex}")
+        temp = self._ws._checked_media_path(
+            self._dir / f"{_INCOMING}{os.getpid()}-{uuid.uuid4().hex}"
+        )
         digest = hashlib.sha256()
         try:
             with open(source, "rb") as src, open(temp, "xb") as dst:

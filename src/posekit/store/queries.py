@@ -25,7 +25,7 @@ from sqlalchemy import case, func, select
 from posekit.statuses import ITEM_STATUSES
 from posekit.store.errors import NotFoundError, StoreError
 from posekit.store.records import Project
-from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, ProjectRow
+from posekit.store.tables import DatasetCountRow, DatasetRow, InstanceRow, ItemRow, ProjectRow
 from posekit.store.workspace import Workspace
 
 __all__ = [
@@ -117,32 +117,34 @@ def project_id_of_item(ws: Workspace, item_id: int) -> int:
 
 
 def project_counts(ws: Workspace) -> dict[int, tuple[int, int]]:
-    """``project id -> (number of items, number of instances)`` for all projects."""
-    items = (
-        select(DatasetRow.project_id, func.count(ItemRow.id))
-        .join(ItemRow, ItemRow.dataset_id == DatasetRow.id)
-        .group_by(DatasetRow.project_id)
-    )
-    instances = (
-        select(DatasetRow.project_id, func.count(InstanceRow.id))
-        .join(ItemRow, ItemRow.dataset_id == DatasetRow.id)
-        .join(InstanceRow, InstanceRow.item_id == ItemRow.id)
-        .group_by(DatasetRow.project_id)
+    """``project id -> (number of items, number of instances)`` for all projects.
+
+    Read from the per-dataset counters the database keeps (``dataset_counts``,
+    migration 0004): a few rows per project, however many instances there are.
+    """
+    query = (
+        select(
+            ProjectRow.id,
+            func.coalesce(func.sum(DatasetCountRow.num_items), 0),
+            func.coalesce(func.sum(DatasetCountRow.num_instances), 0),
+        )
+        .outerjoin(DatasetRow, DatasetRow.project_id == ProjectRow.id)
+        .outerjoin(DatasetCountRow, DatasetCountRow.dataset_id == DatasetRow.id)
+        .group_by(ProjectRow.id)
     )
     with ws.engine.connect() as conn:
-        n_items = dict(conn.execute(items).all())
-        n_instances = dict(conn.execute(instances).all())
-        ids = conn.execute(select(ProjectRow.id)).scalars().all()
-    return {int(i): (int(n_items.get(i, 0)), int(n_instances.get(i, 0))) for i in ids}
+        return {
+            int(i): (int(n_items), int(n_instances))
+            for i, n_items, n_instances in conn.execute(query)
+        }
 
 
 def dataset_item_counts(ws: Workspace, project_id: int) -> dict[int, int]:
-    """``dataset id -> number of items`` for the datasets of a project."""
+    """``dataset id -> number of items`` for the datasets of a project (counters)."""
     query = (
-        select(DatasetRow.id, func.count(ItemRow.id))
-        .outerjoin(ItemRow, ItemRow.dataset_id == DatasetRow.id)
+        select(DatasetRow.id, func.coalesce(DatasetCountRow.num_items, 0))
+        .outerjoin(DatasetCountRow, DatasetCountRow.dataset_id == DatasetRow.id)
         .where(DatasetRow.project_id == project_id)
-        .group_by(DatasetRow.id)
     )
     with ws.engine.connect() as conn:
         return {int(k): int(v) for k, v in conn.execute(query).all()}

@@ -27,12 +27,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Project:
-    """A project and the keypoint template stored with it."""
+    """A project, the keypoint template stored with it and its settings."""
 
     id: int
     name: str
     template: Skeleton
     created_at: datetime
+    #: Incremented by every :meth:`Workspace.change_template` (starts at 1).
+    template_version: int = 1
+    #: Project settings (:mod:`posekit.store.project_settings`), e.g. the assist model.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ __all__ = [
     "DatasetRow",
     "InstanceRow",
     "ItemRow",
+    "JobRow",
     "ProjectRow",
     "TrackRow",
     "VideoRow",
@@ -68,6 +69,11 @@ class ProjectRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
     template: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    #: Incremented by every template change (:mod:`posekit.store.template_change`,
+    #: migration ``0005``): a client holding an older number edits the old layout.
+    template_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    #: Project settings (:mod:`posekit.store.project_settings`), e.g. the AI-assist model.
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
 
 
@@ -89,6 +95,19 @@ class DatasetRow(Base):
     #: written back on export.
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class DatasetCountRow(Base):
+    """Items and instances of one dataset, kept current by database triggers
+    (migration ``0004``): what the project listing shows, without counting rows."""
+
+    __tablename__ = "dataset_counts"
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    num_items: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    num_instances: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
 
 
 class ItemRow(Base):
@@ -235,3 +254,29 @@ class TrackRow(Base):
     outside: Mapped[list[int]] = mapped_column(JSON, nullable=False, default=list)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class JobRow(Base):
+    """An auto-label job as it was submitted and how it ended (migration ``0005``):
+    ``options`` is :meth:`posekit.pipeline.options.AutolabelOptions.to_dict`, so a
+    reviewer can see what produced a prediction (the predictions carry the job id in
+    their ``extra``)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(40), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    error: Mapped[str | None] = mapped_column(String(4000), nullable=True)
+    device: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    processed: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    instances: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    skipped: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    failures: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

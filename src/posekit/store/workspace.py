@@ -58,11 +58,13 @@ from posekit.store.tables import (
     DatasetRow,
     InstanceRow,
     ItemRow,
+    JobRow,
     ProjectRow,
     TrackRow,
     VideoRow,
     utcnow,
 )
+from posekit.store.template_change import TemplateChangeOperations
 from posekit.store.tracks import TrackOperations
 
 __all__ = [
@@ -99,7 +101,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-class Workspace(TrackOperations, InstanceOperations):
+class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
     """A posekit workspace: the project database plus the media folder.
 
     Args:
@@ -150,7 +152,10 @@ class Workspace(TrackOperations, InstanceOperations):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         #: The backup of the database written before a schema upgrade, if any.
         self.schema_backup = upgrade_database(self.database_url, self.db_path)
-        self._templates: dict[int, Skeleton] = {}
+        self._templates: dict[int, tuple[int, Skeleton]] = {}
+        from posekit.store.media_staging import sweep_stale_staging
+
+        sweep_stale_staging(self)  # files of imports killed half-way (never in the database)
         log.debug("opened workspace %s (%s)", self.root, self.engine.url.render_as_string())
 
     @classmethod
@@ -245,11 +250,20 @@ class Workspace(TrackOperations, InstanceOperations):
         return item
 
     def _project(self, row: Any) -> Project:
-        template = self._templates.get(row.id)
-        if template is None:
+        # Keyed by the template version: a change made by another process is seen.
+        version = int(getattr(row, "template_version", None) or 1)
+        cached = self._templates.get(row.id)
+        if cached is None or cached[0] != version:
             template = Skeleton.from_dict(row.template, source=f"project {row.name!r} template")
-            self._templates[row.id] = template
-        return Project(id=row.id, name=row.name, template=template, created_at=row.created_at)
+            cached = self._templates[row.id] = (version, template)
+        return Project(
+            id=row.id,
+            name=row.name,
+            template=cached[1],
+            created_at=row.created_at,
+            template_version=version,
+            settings=dict(getattr(row, "settings", None) or {}),
+        )
 
     def _resolve_project(self, project: Project | str) -> Project:
         return project if isinstance(project, Project) else self.get_project(project)
@@ -333,6 +347,7 @@ class Workspace(TrackOperations, InstanceOperations):
             conn.execute(delete(InstanceRow).where(InstanceRow.item_id.in_(item_ids)))
             conn.execute(delete(ItemRow).where(ItemRow.dataset_id.in_(dataset_ids)))
             conn.execute(delete(TrackRow).where(TrackRow.project_id == project.id))
+            conn.execute(delete(JobRow).where(JobRow.project_id == project.id))
             conn.execute(delete(VideoRow).where(VideoRow.dataset_id.in_(dataset_ids)))
             conn.execute(delete(DatasetRow).where(DatasetRow.project_id == project.id))
             conn.execute(delete(ProjectRow).where(ProjectRow.id == project.id))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 
-from posekit.server.deps import State, errors
+from posekit.server.deps import DatabaseId, JSONRoute, State, errors
 from posekit.server.schemas import InstanceOut, InstanceUpdate
 
-router = APIRouter(prefix="/api/instances", tags=["instances"])
+router = APIRouter(prefix="/api/instances", tags=["instances"], route_class=JSONRoute)
 
 
 @router.put(
@@ -15,12 +15,15 @@ router = APIRouter(prefix="/api/instances", tags=["instances"])
     response_model=InstanceOut,
     responses=errors(404, 422, 409, conflict_current=True),
 )
-def update_instance(instance_id: int, body: InstanceUpdate, state: State) -> InstanceOut:
+def update_instance(instance_id: DatabaseId, body: InstanceUpdate, state: State) -> InstanceOut:
     """Update an instance if ``version`` is still current; the answer has version + 1.
 
     Fields left out keep their stored values. A stale ``version`` gives 409 with the
     current instance, and nothing is written.
     """
+    from posekit.server.template_guard import check_instance_template
+
+    check_instance_template(state, instance_id, body.template_version)
     record = state.ws.patch_instance(instance_id, body.changes(), body.version)
     return InstanceOut.model_validate(record)
 
@@ -32,7 +35,7 @@ def update_instance(instance_id: int, body: InstanceUpdate, state: State) -> Ins
     responses=errors(404, 409, conflict_current=True),
 )
 def delete_instance(
-    instance_id: int,
+    instance_id: DatabaseId,
     state: State,
     version: int | None = Query(None, ge=1, description="delete only if still this version"),
 ) -> Response:

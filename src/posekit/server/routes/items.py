@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from posekit.server.deps import State, errors
+from posekit.server.deps import DatabaseId, JSONRoute, State, errors
 from posekit.server.schemas import (
     AssistRequest,
     InstanceIn,
@@ -20,7 +22,7 @@ from posekit.server.schemas import (
 from posekit.store import StoreError
 from posekit.store.queries import item_summary
 
-router = APIRouter(prefix="/api/items", tags=["items"])
+router = APIRouter(prefix="/api/items", tags=["items"], route_class=JSONRoute)
 
 _IMAGE_RESPONSES = {
     200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The image"},
@@ -39,7 +41,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 
 @router.get("/{item_id}", response_model=ItemDetailOut, responses=errors(404))
-def get_item(item_id: int, state: State) -> ItemDetailOut:
+def get_item(item_id: DatabaseId, state: State) -> ItemDetailOut:
     """An item with all its instances (and their versions)."""
     summary = item_summary(state.ws, item_id)
     records = state.ws.get_instance_records(item_id)
@@ -50,7 +52,7 @@ def get_item(item_id: int, state: State) -> ItemDetailOut:
 
 
 @router.get("/{item_id}/image", response_class=FileResponse, responses=_IMAGE_RESPONSES)
-def get_image(item_id: int, request: Request, state: State) -> Response:
+def get_image(item_id: DatabaseId, request: Request, state: State) -> Response:
     """The image file as stored, with an ETag (its content hash) and private caching.
 
     After sending it the server decodes it into the AI-assist cache, so the first
@@ -67,13 +69,13 @@ def get_image(item_id: int, request: Request, state: State) -> Response:
         media.path,
         media_type=media.media_type,
         headers=headers,
-        background=BackgroundTask(state.images.get, item_id, media.path),
+        background=BackgroundTask(state.images.prefetch, item_id, media.path, media.size),
     )
 
 
 @router.get("/{item_id}/thumbnail", response_class=Response, responses=_IMAGE_RESPONSES)
 def get_thumbnail(
-    item_id: int,
+    item_id: DatabaseId,
     request: Request,
     state: State,
     size: int = Query(256, ge=16, le=1024, description="longest side in pixels"),
@@ -94,16 +96,30 @@ def get_thumbnail(
     status_code=201,
     responses=errors(404, 422),
 )
-def create_instance(item_id: int, body: InstanceIn, state: State) -> InstanceOut:
-    """Store a new instance on an item (version 1)."""
+def create_instance(item_id: DatabaseId, body: InstanceIn, state: State) -> InstanceOut:
+    """Store a new instance on an item (version 1). With ``template_version``, refused
+    (409) when the project's template changed since."""
+    from posekit.server.template_guard import check_item_template
+
+    check_item_template(state, item_id, body.template_version)
     record = state.ws.add_instance(item_id, body.to_instance())
     return InstanceOut.model_validate(record)
 
 
+def _assist_model(state: State, project_id: int) -> str:
+    from posekit.models.available import DEFAULT_MODEL
+    from posekit.store.queries import get_project_by_id
+
+    settings = get_project_by_id(state.ws, project_id).settings
+    return settings.get("assist_model") or DEFAULT_MODEL
+
+
 @router.post("/{item_id}/assist", response_model=InstanceOut, responses=errors(404, 422))
-def assist_box(item_id: int, body: AssistRequest, state: State) -> InstanceOut:
+def assist_box(item_id: DatabaseId, body: AssistRequest, state: State) -> InstanceOut:
     """AI-assist: the pose of the person in ``box``, as a predicted instance that is
-    NOT saved (``id`` null, ``version`` 0); save it with POST .../instances."""
+    NOT saved (``id`` null, ``version`` 0); save it with POST .../instances. The model
+    is ``model``, else the project's ``assist_model`` setting; ``produced_by`` names it
+    with the model's latency in milliseconds."""
     from posekit.pipeline.assist import assist
 
     media = state.item_media(item_id)
@@ -111,10 +127,24 @@ def assist_box(item_id: int, body: AssistRequest, state: State) -> InstanceOut:
     box = np.asarray(body.box, dtype=np.float32)
     if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
         raise StoreError(f"box {list(body.box)} is not an x1, y1, x2, y2 box with x1 < x2, y1 < y2")
-    image = state.images.get(item_id, media.path)
-    estimator, lock = state.models.get(body.model)
+    image = state.images.get(item_id, media.path, media.size)
+    # A large image is decoded reduced (Settings.assist_max_side): box in, pose out scaled.
+    scale = np.array([image.scale_x, image.scale_y], dtype=np.float32)
+    spec = body.model or _assist_model(state, media.project_id)
+    estimator, lock = state.models.get(spec)
+    started = time.perf_counter()
     with lock:
-        instance = assist(image, box, template, estimator)[0]
+        instance = assist(image.pixels, box / np.tile(scale, 2), template, estimator)[0]
+    latency_ms = round((time.perf_counter() - started) * 1000.0, 1)
+    instance = instance.copy(
+        extra={**instance.extra, "assist": {"model": spec, "latency_ms": latency_ms}}
+    )
+    if image.scale_x != 1.0 or image.scale_y != 1.0:
+        instance = instance.copy(
+            keypoints=instance.keypoints * scale,
+            box=box,
+            area=None if instance.area is None else instance.area * float(scale.prod()),
+        )
     return InstanceOut.unsaved(instance, item_id)
 
 
@@ -123,7 +153,7 @@ def assist_box(item_id: int, body: AssistRequest, state: State) -> InstanceOut:
     response_model=ReviewOut,
     responses=errors(404, 422, 409, conflict_current=True),
 )
-def review(item_id: int, body: ReviewRequest, state: State) -> ReviewOut:
+def review(item_id: DatabaseId, body: ReviewRequest, state: State) -> ReviewOut:
     """Accept or reject instances of an item (each at its current version; an
     instance changed meanwhile gives 409 with its current state), in one
     transaction. When no predicted instance is left, the item's status becomes

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from posekit.server.deps import errors
+from posekit.server.deps import JSONRoute, errors
 from posekit.server.schemas import FormatOut, HealthOut, TemplateOut, TemplateSummaryOut
 from posekit.store import NotFoundError
 
-router = APIRouter(prefix="/api", tags=["meta"])
+router = APIRouter(prefix="/api", tags=["meta"], route_class=JSONRoute)
 
 
 @router.get("/health", response_model=HealthOut)

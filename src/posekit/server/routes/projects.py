@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from posekit.server.deps import State, errors
+from posekit.server.deps import DatabaseId, JSONRoute, State, errors
 from posekit.server.schemas import (
     DatasetCreate,
     DatasetOut,
@@ -26,12 +26,12 @@ from posekit.store.queries import (
     project_counts,
 )
 
-router = APIRouter(prefix="/api", tags=["projects"])
+router = APIRouter(prefix="/api", tags=["projects"], route_class=JSONRoute)
 
 ItemFilter = Literal[("all", *ITEM_STATUSES)]  # type: ignore[valid-type]
 
 
-def _detail(state: State, project_id: int) -> ProjectDetailOut:
+def _detail(state: State, project_id: DatabaseId) -> ProjectDetailOut:
     project = get_project_by_id(state.ws, project_id)
     counts = project_counts(state.ws).get(project.id, (0, 0))
     per_dataset = dataset_item_counts(state.ws, project.id)
@@ -42,6 +42,8 @@ def _detail(state: State, project_id: int) -> ProjectDetailOut:
         num_items=counts[0],
         num_instances=counts[1],
         template=TemplateOut.of(project.template),
+        template_version=project.template_version,
+        assist_model=project.settings.get("assist_model") or "blazepose",
         datasets=[
             DatasetOut(id=d.id, name=d.name, num_items=per_dataset.get(d.id, 0))
             for d in state.ws.list_datasets(project)
@@ -86,7 +88,7 @@ def create_project(body: ProjectCreate, state: State) -> ProjectDetailOut:
 
 
 @router.get("/projects/{project_id}", response_model=ProjectDetailOut, responses=errors(404))
-def get_project(project_id: int, state: State) -> ProjectDetailOut:
+def get_project(project_id: DatabaseId, state: State) -> ProjectDetailOut:
     """A project with its template and datasets."""
     return _detail(state, project_id)
 
@@ -97,7 +99,7 @@ def get_project(project_id: int, state: State) -> ProjectDetailOut:
     status_code=201,
     responses=errors(404, 409, 422),
 )
-def create_dataset(project_id: int, body: DatasetCreate, state: State) -> DatasetOut:
+def create_dataset(project_id: DatabaseId, body: DatasetCreate, state: State) -> DatasetOut:
     """Create a dataset in a project."""
     project = get_project_by_id(state.ws, project_id)
     dataset = state.ws.create_dataset(project, body.name)
@@ -106,7 +108,7 @@ def create_dataset(project_id: int, body: DatasetCreate, state: State) -> Datase
 
 @router.get("/projects/{project_id}/items", response_model=ItemPageOut, responses=errors(404, 422))
 def list_items(
-    project_id: int,
+    project_id: DatabaseId,
     state: State,
     dataset: str | None = Query(None, description="only this dataset (name)"),
     filter: Annotated[

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from posekit.formats.registry import get_format, readable_formats, writable_formats
-from posekit.server.deps import State, errors
+from posekit.server.deps import DatabaseId, JSONRoute, State, errors
 from posekit.server.schemas import ImportReportOut
 from posekit.server.uploads import (
     UploadRefused,
@@ -31,7 +31,7 @@ from posekit.statuses import INSTANCE_STATUSES
 from posekit.store import StoreError
 from posekit.store.queries import get_project_by_id
 
-router = APIRouter(prefix="/api/projects", tags=["import/export"])
+router = APIRouter(prefix="/api/projects", tags=["import/export"], route_class=JSONRoute)
 
 ReadableFormat = Literal[tuple(readable_formats())]  # type: ignore[valid-type]
 WritableFormat = Literal[tuple(writable_formats())]  # type: ignore[valid-type]
@@ -58,9 +58,9 @@ def _stage_images(state: State, files: list[UploadFile], root: Path) -> None:
         target = root.joinpath(*name.parts)
         if not target.resolve().is_relative_to(root.resolve()):  # defence in depth
             raise UploadRefused(422, f"file name {upload.filename!r} leaves the upload folder")
-        if name in seen or target.exists():
-            raise UploadRefused(422, f"file name {str(name)!r} appears twice in the upload")
         try:
+            if name in seen or target.exists():
+                raise UploadRefused(422, f"file name {str(name)!r} appears twice in the upload")
             save_upload(upload.file, target, str(name), settings.max_upload_bytes)
         except OSError as exc:
             raise UploadRefused(422, f"file {str(name)!r} cannot be stored: {exc}") from None
@@ -81,7 +81,7 @@ def _stage_images(state: State, files: list[UploadFile], root: Path) -> None:
     responses=errors(404, 413, 415, 422),
 )
 def upload_images(
-    project_id: int,
+    project_id: DatabaseId,
     state: State,
     files: Annotated[list[UploadFile], File(description="image files; names may contain folders")],
     dataset: str = Query("default", min_length=1, max_length=200),
@@ -117,7 +117,7 @@ def upload_images(
     responses=errors(404, 413, 415, 422),
 )
 def import_file(
-    project_id: int,
+    project_id: DatabaseId,
     format: ReadableFormat,
     state: State,
     file: Annotated[UploadFile, File(description="the annotation file, e.g. COCO keypoints JSON")],
@@ -159,13 +159,34 @@ def import_file(
                 image_root=image_root,
                 missing_media=missing_media,
             )
+        except RecursionError:
+            raise UploadRefused(422, f"{spec.title} file {name!r} is nested too deeply") from None
         except (ValueError, StoreError) as exc:
+            if "integer string conversion" in str(exc):
+                message = _huge_integer_message(json_path, spec.title, name)
+                raise UploadRefused(422, message) from None
             message = str(exc).replace(str(json_path), f"{spec.title} file {name!r}")
             message = message.replace(str(image_root), "the uploaded images")
             raise UploadRefused(422, message) from None
     finally:
         remove_tree(tmp)
     return ImportReportOut.model_validate(report)
+
+
+def _huge_integer_message(path: Path, title: str, name: str) -> str:
+    """Name the element of an integer too long for Python's ``int()`` (JSON files)."""
+    from fastapi import HTTPException
+
+    from posekit.server.deps import parse_json_body
+
+    prefix = f"{title} file {name!r}"
+    try:
+        parse_json_body(path.read_bytes())
+    except HTTPException as exc:
+        return f"{prefix}: {str(exc.detail).removeprefix('body.')}"
+    except (ValueError, OSError):
+        pass
+    return f"{prefix}: an integer has more than 4300 digits"
 
 
 def _download_name(project_name: str, suffix: str) -> str:
@@ -185,7 +206,7 @@ def _download_name(project_name: str, suffix: str) -> str:
     },
 )
 def export_project(
-    project_id: int,
+    project_id: DatabaseId,
     state: State,
     format: Annotated[
         WritableFormat, Query(description="a writable format (GET /api/formats)")
@@ -198,6 +219,13 @@ def export_project(
         ),
     ] = None,
     dataset: str | None = Query(None, description="only this dataset"),
+    val_fraction: float = Query(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="YOLO: fraction of the images put in a separate val split "
+        "(deterministic by name); 0 uses the train images for val",
+    ),
 ) -> FileResponse:
     """Download a project's annotations in a writable format (a folder format as a zip)."""
     from posekit.store.exports import export
@@ -205,6 +233,7 @@ def export_project(
     spec = get_format(format)
     project = get_project_by_id(state.ws, project_id)
     statuses = list(status) if status else None  # None: the format's default_statuses
+    writer_options = {"val_fraction": val_fraction} if format == "yolo" else {}
     tmp = Path(tempfile.mkdtemp(prefix="posekit-export-"))
     cleanup = BackgroundTask(remove_tree, tmp)
     try:
@@ -221,8 +250,9 @@ def export_project(
         # The folder goes out as a zip, so its images are copies, not links.
         folder = tmp / format
         export(
-            state.ws, project, folder, format=format, dataset=dataset, statuses=statuses, link=False
-        )
+            state.ws, project, folder, format=format, dataset=dataset, statuses=statuses,
+            link=False, **writer_options,
+        )  # fmt: skip
         archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
         return FileResponse(
             archive,

@@ -267,15 +267,18 @@ export class AnnotationView {
 
   /**
    * Draw now. While the view moves (zoom, pan) the renderer draws a scaled copy
-   * of its cached layers; once no such frame has come for SETTLE_MS, one precise
-   * frame redraws them at the view reached.
+   * of its cached layers; once no such frame has come for SETTLE_MS, precise
+   * frames redraw them at the view reached, in slices over a few frames.
    */
   renderNow({ precise = false } = {}) {
     this.dirty = false;
-    const moving = this.renderer.render(this.scene(precise));
+    const state = this.renderer.render(this.scene(precise));
     clearTimeout(this.settleTimer);
     this.settleTimer = null;
-    if (moving && this.alive) {
+    if (state === "settling") {
+      this.precise = true;
+      this.invalidate();
+    } else if (state === "moving" && this.alive) {
       this.settleTimer = setTimeout(() => {
         this.settleTimer = null;
         this.precise = true;
@@ -294,7 +297,7 @@ export class AnnotationView {
       imageWidth: this.item.width,
       imageHeight: this.item.height,
       template: this.template,
-      records: this.records.filter((r) => !r.deleted),
+      records: this.live(),
       selected: this.selected,
       activeKey: this.activeKey,
       dynamicKeys: dragKeys,
@@ -315,7 +318,22 @@ export class AnnotationView {
   // -------------------------------------------------------------- records
 
   live() {
-    return this.records.filter((r) => !r.deleted);
+    return this.records.filter((r) => !r.deleted && !this.belowMinScore(r));
+  }
+
+  /** A prediction scoring under the panel's score filter: not drawn, not listed, not
+   * accepted by "accept all" (unless it is the selected one). */
+  belowMinScore(rec) {
+    const d = rec.data;
+    const min = this.minScore || 0;
+    return (
+      min > 0 &&
+      d.status === "predicted" &&
+      d.score !== null &&
+      d.score !== undefined &&
+      d.score < min &&
+      rec.key !== this.activeKey
+    );
   }
 
   record(key) {

@@ -10,8 +10,12 @@ export class ApiError extends Error {
   }
 }
 
+// Sent on every call: the server refuses browser requests that change data without it
+// (a page of another site cannot add it to a form post), see posekit.server.security.
+const CLIENT_HEADERS = { "X-Posekit-Client": "ui" };
+
 async function request(method, url, body, { form = false } = {}) {
-  const init = { method, headers: {} };
+  const init = { method, headers: { ...CLIENT_HEADERS } };
   if (body !== undefined) {
     if (form) init.body = body;
     else {
@@ -42,7 +46,9 @@ export const api = {
   templates: () => request("GET", "/api/templates"),
   formats: () => request("GET", "/api/formats"),
   projects: () => request("GET", "/api/projects"),
-  createProject: (name, template) => request("POST", "/api/projects", { name, template }),
+  // A preset name, or (template null) a template definition in the YAML/JSON layout.
+  createProject: (name, template, definition = null) =>
+    request("POST", "/api/projects", definition ? { name, template_definition: definition } : { name, template }),
   project: (pid) => request("GET", `/api/projects/${pid}`),
   items: (pid, params) => request("GET", `/api/projects/${pid}/items${q(params)}`),
   item: (iid) => request("GET", `/api/items/${iid}`),
@@ -50,7 +56,12 @@ export const api = {
   createInstance: (iid, inst) => request("POST", `/api/items/${iid}/instances`, inst),
   updateInstance: (id, inst) => request("PUT", `/api/instances/${id}`, inst),
   deleteInstance: (id, version) => request("DELETE", `/api/instances/${id}${q({ version })}`),
-  assist: (iid, box, model) => request("POST", `/api/items/${iid}/assist`, { box, model }),
+  // Without a model: this session's choice (model_choice.js), else the project's setting.
+  assist: (iid, box, model) =>
+    request("POST", `/api/items/${iid}/assist`, {
+      box,
+      model: model || sessionStorage.getItem("posekit.assistModel") || undefined,
+    }),
   startJob: (pid, spec) => request("POST", `/api/projects/${pid}/jobs`, spec),
   job: (jid) => request("GET", `/api/jobs/${jid}`),
   projectJobs: (pid) => request("GET", `/api/projects/${pid}/jobs`),
@@ -60,6 +71,15 @@ export const api = {
     for (const file of files) form.append("files", file, file.name);
     return request("POST", `/api/projects/${pid}/upload${q({ dataset })}`, form, { form: true });
   },
-  exportUrl: (pid, format, statuses) =>
-    `/api/projects/${pid}/export${q({ format, status: statuses })}`,
+  // Project setup (template editor, models, settings): posekit.server.routes.setup.
+  templateDefinition: (name) => request("GET", `/api/templates/${encodeURIComponent(name)}/definition`),
+  validateTemplate: (body) => request("POST", "/api/templates/validate", body),
+  projectTemplate: (pid) => request("GET", `/api/projects/${pid}/template`),
+  previewTemplateChange: (pid, body) => request("POST", `/api/projects/${pid}/template/preview`, body),
+  changeTemplate: (pid, body) => request("PUT", `/api/projects/${pid}/template`, body),
+  models: (task) => request("GET", `/api/models${q({ task })}`),
+  settings: (pid) => request("GET", `/api/projects/${pid}/settings`),
+  patchSettings: (pid, changes) => request("PATCH", `/api/projects/${pid}/settings`, changes),
+  exportUrl: (pid, format, statuses, extra = {}) =>
+    `/api/projects/${pid}/export${q({ format, status: statuses, ...extra })}`,
 };

@@ -2,6 +2,7 @@
 //   #/                                   project list
 //   #/projects/{pid}?filter=F            item grid of a project
 //   #/projects/{pid}/items/{iid}?filter=F&order=O[&review=1]   annotation view
+//   #/projects/{pid}/videos/{vid}?frame=F   video view (video_view.js)
 //
 // Test hook (read-only use intended): `window.posekit` exposes
 //   view           the current AnnotationView or null
@@ -16,6 +17,7 @@ import { api } from "./api.js";
 import { AnnotationView } from "./annotate.js";
 import { clear, el, toast } from "./dom.js";
 import { renderProjectList, renderProjectPage } from "./projects.js";
+import { VideoView } from "./video_view.js";
 
 const root = document.getElementById("app");
 let current = null; // the active AnnotationView
@@ -91,7 +93,12 @@ async function route() {
     if (parts[0] === "projects" && parts.length >= 2) {
       const pid = Number(parts[1]);
       const proj = await project(pid);
-      if (parts[2] === "items" && parts[3]) {
+      if (parts[2] === "videos" && parts[3]) {
+        current = new VideoView(page, { project: proj, vid: Number(parts[3]), frame: Number(params.get("frame") || 0), go });
+        window.posekit.view = current;
+        await current.open(startedAt);
+        document.body.dataset.page = "video";
+      } else if (parts[2] === "items" && parts[3]) {
         const iid = Number(parts[3]);
         const filter = params.get("filter") || "all";
         const order = params.get("order") || "name";

@@ -12,6 +12,27 @@ import { instanceBounds } from "./render.js";
 /** Visibility after a click on its badge or V: visible -> occluded -> not labeled. */
 export const NEXT_VIS = { 2: 1, 1: 0, 0: 2 };
 
+/** Whether `ks` holds every labeled keypoint of `rec`: the whole skeleton moves, and
+ * its box (what exports write) moves with it. */
+export function movesWholeSkeleton(rec, ks) {
+  const set = new Set(ks);
+  return rec.data.visibility.some((v) => v) && rec.data.visibility.every((v, k) => !v || set.has(k));
+}
+
+/** The boxes to carry along when `pairs` ([rec, k]) move: per record of `recs`, a copy
+ * of its box when its whole skeleton moves, else null. */
+export function boxesToCarry(recs, pairs) {
+  return recs.map((rec) => {
+    const ks = pairs.filter(([r]) => r === rec).map(([, k]) => k);
+    return rec.data.box && movesWholeSkeleton(rec, ks) ? [...rec.data.box] : null;
+  });
+}
+
+/** A box moved by (dx, dy). */
+export function shiftedBox(box, dx, dy) {
+  return [box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy];
+}
+
 export class EditMethods {
   newRecord(data) {
     const rec = {
@@ -60,8 +81,12 @@ export class EditMethods {
       rec.data.keypoints = layoutInBox(this.template.keypoints, rec.data.box);
       rec.data.visibility = new Array(this.K).fill(2);
       rec.data.keypoint_scores = null;
+      // A template nobody adjusted is a guess, not ground truth: it waits for review
+      // (exports write accepted instances only) until the person accepts it (Y).
+      rec.data.status = "predicted";
     });
     this.select(rec.key);
+    toast("Template placed: drag the points onto the person, then accept (Y).", "info");
   }
 
   mirror() {
@@ -126,10 +151,14 @@ export class EditMethods {
     const pairs = this.selectedPairs().filter(([r, k]) => r.data.visibility[k]);
     if (!pairs.length) return;
     const recs = [...new Set(pairs.map(([r]) => r))];
+    const boxes = boxesToCarry(recs, pairs);
     this.edit("move", recs, () => {
       for (const [rec, k] of pairs) {
         rec.data.keypoints[k] = [rec.data.keypoints[k][0] + dx, rec.data.keypoints[k][1] + dy];
       }
+      recs.forEach((rec, i) => {
+        if (boxes[i]) rec.data.box = shiftedBox(boxes[i], dx, dy);
+      });
     });
   }
 

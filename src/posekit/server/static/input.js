@@ -3,6 +3,7 @@
 // Methods are mixed into AnnotationView (see annotate.js).
 
 import { el } from "./dom.js";
+import { boxesToCarry, shiftedBox } from "./edits.js";
 import { LOW_SCORE } from "./render.js";
 
 export const SHORTCUTS = [
@@ -118,6 +119,7 @@ export class InputMethods {
         pairs,
         origin: pairs.map(([r, k]) => [r.data.keypoints[k][0], r.data.keypoints[k][1]]),
         recs,
+        boxes: boxesToCarry(recs, pairs), // a whole skeleton dragged takes its box along
         keys: new Set(recs.map((r) => r.key)),
         before: recs.map((r) => this.snapshot(r)),
         moved: false,
@@ -155,6 +157,9 @@ export class InputMethods {
       const dy = iy - p.start[1];
       p.pairs.forEach(([rec, k], i) => {
         rec.data.keypoints[k] = [p.origin[i][0] + dx, p.origin[i][1] + dy];
+      });
+      p.recs.forEach((rec, i) => {
+        if (p.boxes[i]) rec.data.box = shiftedBox(p.boxes[i], dx, dy);
       });
       p.moved = true;
       // Only the dragged instances changed: the static layer is reused.

@@ -14,6 +14,7 @@ export class PanelMethods {
     const side = clear(this.side);
     const live = this.live();
     side.append(el("h3", { text: `Instances (${live.length})` }));
+    side.append(this.scoreFilter());
     const list = el("ol", { class: "instances" });
     live.forEach((rec, n) => {
       const d = rec.data;
@@ -111,6 +112,53 @@ export class PanelMethods {
         ),
       );
     }
+  }
+
+  /** "Hide predictions below S" (kept in localStorage) and a button rejecting them. */
+  scoreFilter() {
+    if (this.minScore === undefined) {
+      const saved = Number(window.localStorage.getItem("posekit.minScore"));
+      this.minScore = Number.isFinite(saved) && saved > 0 && saved <= 1 ? saved : 0;
+    }
+    const hidden = this.records.filter((r) => !r.deleted && this.belowMinScore(r));
+    const input = el("input", {
+      type: "number",
+      min: "0",
+      max: "1",
+      step: "0.05",
+      id: "min-score",
+      value: String(this.minScore),
+      title: "Hide predictions whose score is below this (0 shows all)",
+      onchange: () => {
+        const value = Math.min(1, Math.max(0, Number(input.value) || 0));
+        this.minScore = value;
+        window.localStorage.setItem("posekit.minScore", String(value));
+        this.updatePanel();
+        this.invalidate();
+      },
+    });
+    const reject = hidden.length
+      ? el(
+          "button",
+          {
+            type: "button",
+            id: "reject-hidden",
+            title: "Reject the hidden low-score predictions (one undo step)",
+            onclick: () =>
+              this.edit("reject low scores", hidden, () => {
+                for (const r of hidden) r.data.status = "rejected";
+              }),
+          },
+          `Reject ${hidden.length} hidden`,
+        )
+      : null;
+    return el(
+      "div",
+      { class: "score-filter" },
+      el("label", {}, "Hide predictions below ", input),
+      hidden.length ? el("span", { class: "muted", text: ` ${hidden.length} hidden ` }) : null,
+      reject,
+    );
   }
 
   conflictPanel(rec) {

@@ -1,7 +1,11 @@
 // Project list and project page (item grid, filters, export, auto-label job, upload).
 
 import { api } from "./api.js";
+import { openAutolabelDialog } from "./autolabel_dialog.js";
 import { clear, el, toast } from "./dom.js";
+import { assistControl } from "./model_choice.js";
+import { openTemplateEditor } from "./template_editor.js";
+import { videoSection } from "./video_list.js";
 
 // "all" and the item statuses of posekit.statuses.ITEM_STATUSES (the API's item filter).
 export const FILTERS = ["all", "new", "predicted", "reviewed"];
@@ -19,6 +23,8 @@ const formats = () => {
   return formatsPromise;
 };
 
+const YOLO_SPLIT = { yolo: { val_fraction: 0.2 } };
+
 /** One download link per writable format ("Export COCO", "Export YOLO", ...). */
 function exportLinks(project, statuses, table) {
   return table
@@ -27,7 +33,8 @@ function exportLinks(project, statuses, table) {
       el("a", {
         class: "button",
         id: `export-${format.name}`,
-        href: api.exportUrl(project.id, format.name, statuses),
+        // YOLO: a real validation split (a fifth of the images), not val = train.
+        href: api.exportUrl(project.id, format.name, statuses, YOLO_SPLIT[format.name] || {}),
         download: "",
         title: `${format.title}${format.kind === "folder" ? " (zip)" : ""}`,
         text: `Export ${format.name.toUpperCase()}`,
@@ -60,7 +67,11 @@ export async function renderProjectList(root, { go }) {
     "select",
     { name: "template" },
     templates.map((t) =>
-      el("option", { value: t.name }, `${t.display_name} (${t.num_keypoints} keypoints)`),
+      el(
+        "option",
+        { value: t.name, selected: t.name === "coco17" },
+        `${t.display_name} (${t.num_keypoints} keypoints)`,
+      ),
     ),
   );
   const form = el(
@@ -80,6 +91,19 @@ export async function renderProjectList(root, { go }) {
     name,
     template,
     el("button", { type: "submit" }, "Create project"),
+    el(
+      "button",
+      {
+        type: "button",
+        id: "design-template",
+        onclick: () =>
+          openTemplateEditor({
+            mode: "create",
+            onDone: (created) => created && go(`#/projects/${created.id}`),
+          }).catch((error) => toast(error.message, "error")),
+      },
+      "Design a template…",
+    ),
   );
   root.append(
     el("header", { class: "page-head" }, el("h1", { text: "posekit" })),
@@ -100,6 +124,7 @@ export async function renderProjectPage(root, project, opts) {
   const filter = FILTERS.includes(opts.filter) ? opts.filter : "all";
   clear(root);
   const grid = el("div", { class: "grid", id: "item-grid" });
+  const videos = videoSection(project);
   const counter = el("span", { class: "muted" });
   const more = el("button", { type: "button", class: "hidden" }, "Load more");
   const tabs = el(
@@ -109,6 +134,7 @@ export async function renderProjectPage(root, project, opts) {
       el("a", { href: `#/projects/${project.id}?filter=${f}`, class: f === filter ? "on" : "" }, f),
     ),
   );
+  const assistSlot = el("span", { id: "assist-slot" });
   const jobBox = el("div", { class: "job", id: "job-box" });
   // The page exports what the grid shows: accepted and predicted instances.
   const exportStatuses = ["accepted", "predicted"];
@@ -116,13 +142,34 @@ export async function renderProjectPage(root, project, opts) {
   const files = el("input", { type: "file", multiple: true, accept: "image/*" });
   files.addEventListener("change", async () => {
     if (!files.files.length) return;
+    // The server refuses a request holding a non-image: name those, upload the rest.
+    const chosen = [...files.files];
+    const images = chosen.filter(isImageFile);
+    const others = chosen.filter((f) => !isImageFile(f));
+    if (others.length) {
+      const names = others.map((f) => f.name).join(", ");
+      if (!images.length) {
+        toast(`Not an image, nothing uploaded: ${names}`, "error");
+        files.value = "";
+        return;
+      }
+      const ok = window.confirm(
+        `Not an image: ${names}.\nUpload the other ${images.length} file(s)?`,
+      );
+      if (!ok) {
+        files.value = "";
+        return;
+      }
+    }
     try {
-      const report = await api.upload(project.id, "default", files.files);
-      toast(`Added ${report.added}, skipped ${report.skipped}, failed ${report.failures.length}`);
+      const report = await api.upload(project.id, "default", images);
+      toast(uploadSummary(report));
       for (const [fname, reason] of report.failures) toast(`${fname}: ${reason}`, "error");
       opts.go(`#/projects/${project.id}?filter=${filter}&t=${Date.now()}`);
     } catch (error) {
       toast(error.message, "error");
+    } finally {
+      files.value = "";
     }
   });
 
@@ -147,28 +194,92 @@ export async function renderProjectPage(root, project, opts) {
       ),
       ...exportLinks(project, exportStatuses, formatTable),
       el("label", { class: "button" }, "Upload images", files),
+      el(
+        "button",
+        {
+          type: "button",
+          id: "edit-template",
+          onclick: () =>
+            openTemplateEditor({
+              mode: "project",
+              project,
+              onDone: (done) => done && opts.go(`#/projects/${project.id}?t=${Date.now()}`),
+            }).catch((error) => toast(error.message, "error")),
+        },
+        "Edit template",
+      ),
+      assistSlot,
       jobBox,
     ),
+    videos.node,
     el("div", { class: "grid-head" }, tabs, counter),
     grid,
     more,
   );
-  setupJob(jobBox, project);
+  assistControl(project)
+    .then((control) => assistSlot.append(control))
+    .catch(() => {});
+  // A job that finishes changes items: show the grid again (statuses, counts).
+  setupJob(jobBox, project, () => refresh().catch((e) => toast(e.message, "error")));
 
   let offset = 0;
   let ids = [];
   const loadPage = async () => {
     const page = await api.items(project.id, { filter, order: "name", offset, limit: PAGE });
     for (const item of page.items) {
-      grid.append(itemCard(item, () => opts.openItem(item.id, ids, filter)));
+      grid.append(videos.card(item) || itemCard(item, () => opts.openItem(item.id, ids, filter)));
       ids.push(item.id);
     }
     offset += page.items.length;
     counter.textContent = `${offset} of ${page.total} items`;
     more.classList.toggle("hidden", offset >= page.total);
   };
+  const refresh = async () => {
+    if (!document.body.contains(grid)) return;
+    grid.replaceChildren();
+    offset = 0;
+    ids = [];
+    await loadPage();
+  };
   more.addEventListener("click", () => loadPage().catch((e) => toast(e.message, "error")));
+  await videos.ready;
   await loadPage();
+}
+
+const IMAGE_NAME = /\.(jpe?g|png|webp|bmp|tiff?)$/i;
+
+/** Whether a chosen file is an image the server takes (by type, else by name). */
+function isImageFile(file) {
+  if (file.type && !file.type.startsWith("image/")) return false;
+  return IMAGE_NAME.test(file.name);
+}
+
+/** One sentence for an upload report (counts, never raw lists). */
+export function uploadSummary(report) {
+  const parts = [`Added ${report.added} image${report.added === 1 ? "" : "s"}`];
+  const skipped = (report.skipped || []).length;
+  if (skipped) parts.push(`${skipped} already in the project`);
+  const renamed = (report.renamed || []).length;
+  if (renamed) parts.push(`${renamed} renamed (name taken)`);
+  const failed = (report.failures || []).length;
+  if (failed) parts.push(`${failed} failed`);
+  return parts.join(", ") + ".";
+}
+
+/** The job label: what the job is doing, in words (no "0/null"). */
+export function jobLabel(job) {
+  const failures = job.failures && job.failures.length ? `, ${job.failures.length} failed` : "";
+  const error = job.error ? `: ${job.error}` : "";
+  if (job.status === "queued") return "queued: waiting for the models";
+  if (job.status === "running") {
+    const of = job.total ? ` of ${job.total}` : "";
+    return `running: ${job.done || 0}${of} images${failures}`;
+  }
+  if (job.status === "done") {
+    const skipped = job.skipped ? `, ${job.skipped} skipped (already labeled)` : "";
+    return `done: ${job.processed} images labeled, ${job.instances} people found${skipped}${failures}`;
+  }
+  return `${job.status}${failures}${error}`;
 }
 
 function itemCard(item, open) {
@@ -203,7 +314,7 @@ function itemCard(item, open) {
 }
 
 /** The auto-label job control: start, progress bar, cancel; polls while a job runs. */
-function setupJob(box, project) {
+function setupJob(box, project, onFinished) {
   const progress = el("progress", { max: "1", value: "0", id: "job-progress" });
   const label = el("span", { class: "job-label", id: "job-label" });
   const start = el("button", { type: "button", id: "autolabel-button" }, "Auto-label");
@@ -211,6 +322,7 @@ function setupJob(box, project) {
   box.append(start, progress, label, cancel);
   let job = null;
   let timer = null;
+  let wasRunning = false;
 
   const show = (j) => {
     job = j;
@@ -223,9 +335,11 @@ function setupJob(box, project) {
       label.textContent = "";
       return;
     }
-    const failures = j.failures && j.failures.length ? `, ${j.failures.length} failed` : "";
-    const error = j.error ? `: ${j.error}` : "";
-    label.textContent = `${j.status} ${j.done}/${j.total}${failures}${error}`;
+    label.textContent = jobLabel(j);
+    // What produced the predictions: the job's models and options.
+    if (j.options) label.title = `${j.options.detector} + ${j.options.pose}: ${JSON.stringify(j.options)}`;
+    if (wasRunning && !running && onFinished) onFinished();
+    wasRunning = Boolean(running);
     clearTimeout(timer);
     if (running && document.body.contains(box)) timer = setTimeout(poll, 1000);
   };
@@ -239,15 +353,8 @@ function setupJob(box, project) {
   };
   start.addEventListener("click", async () => {
     try {
-      show(
-        await api.startJob(project.id, {
-          kind: "autolabel",
-          dataset: null,
-          detector: "blazepose",
-          pose: "blazepose",
-          overwrite: false,
-        }),
-      );
+      const started = await openAutolabelDialog(project);
+      if (started) show(started);
     } catch (error) {
       toast(error.message, "error");
     }

@@ -102,6 +102,8 @@ export class SyncMethods {
       source: d.source,
       status: d.status,
       track_id: d.track_id,
+      // The layout the keypoints are in: refused (409) once the template changed.
+      template_version: this.project.template_version,
     };
   }
 
