@@ -185,13 +185,17 @@ def test_cli_yolo_detector_with_vitpose(detector_weights, shared_data, tmp_path,
 
 
 def test_cli_yolo_pose(pose_weights, shared_data, tmp_path):
+    """One-stage use: the YOLO-pose model finds the people and their keypoints."""
     from posekit.cli import main
 
     image = shared_data / "coco-val2017-sample" / "images" / "000000000785.jpg"
-    boxes = shared_data / "coco-val2017-sample" / "person_keypoints.json"
     out = tmp_path / "pred.json"
-    args = ["-q", "predict", str(image), "-o", str(out), "--boxes", str(boxes)]
-    assert main([*args, "--pose", f"yolo:{pose_weights}"]) == 0
+    spec = f"yolo:{pose_weights}"
+    assert (
+        main(["-q", "predict", str(image), "-o", str(out), "--detector", spec, "--pose", spec]) == 0
+    )
     data = json.loads(out.read_text())
     assert data["annotations"]
     assert {a["posekit"]["source"] for a in data["annotations"]} == {"model:yolo"}
+    for ann in data["annotations"]:
+        assert len(ann["keypoints"]) == 51 and ann["score"] >= 0.05  # the default minimum
