@@ -16,9 +16,11 @@ from posekit.models import ModelError, create_detector, create_pose_estimator
 from posekit.models.base import Detector, PoseEstimator
 from posekit.skeleton import get_preset
 
-from .tiny_checkpoints import save_tiny_rtdetr, save_tiny_vitpose
+from .tiny_checkpoints import save_random_yolo, save_tiny_rtdetr, save_tiny_vitpose
 
 HAVE_TRANSFORMERS = all(importlib.util.find_spec(m) for m in ("torch", "transformers"))
+# Ultralytics runs in CI's second environment (tests marked ultralytics)
+HAVE_ULTRALYTICS = importlib.util.find_spec("ultralytics") is not None
 
 
 def _blazepose_available() -> bool:
@@ -51,6 +53,9 @@ def detector_specs(tmp_path_factory):
     if HAVE_TRANSFORMERS:
         folder = save_tiny_rtdetr(tmp_path_factory.mktemp("rtdetr"), {0: "person", 1: "dog"})
         specs["rtdetr"] = (f"rtdetr:{folder}", {"device": "cpu", "score_threshold": 0.0})
+    if HAVE_ULTRALYTICS:
+        path = save_random_yolo(tmp_path_factory.mktemp("yolo") / "det.pt")
+        specs["yolo"] = (f"yolo:{path}", {"device": "cpu", "score_threshold": 0.25})
     return specs
 
 
@@ -62,6 +67,9 @@ def estimator_specs(tmp_path_factory):
     if HAVE_TRANSFORMERS:
         folder = save_tiny_vitpose(tmp_path_factory.mktemp("vitpose"))
         specs["vitpose"] = (f"vitpose:{folder}", {"device": "cpu"})
+    if HAVE_ULTRALYTICS:
+        path = save_random_yolo(tmp_path_factory.mktemp("yolo") / "pose.pt", pose=True)
+        specs["yolo"] = (f"yolo:{path}", {"device": "cpu"})
     return specs
 
 
@@ -71,7 +79,9 @@ def _spec(specs, name):
     return specs[name]
 
 
-@pytest.mark.parametrize("name", ["blazepose", "rtdetr"])
+@pytest.mark.parametrize(
+    "name", ["blazepose", "rtdetr", pytest.param("yolo", marks=pytest.mark.ultralytics)]
+)
 def test_detector_contract(name, detector_specs, images):
     spec, options = _spec(detector_specs, name)
     detector = create_detector(spec, **options)
@@ -94,7 +104,9 @@ def test_detector_contract(name, detector_specs, images):
         detector.detect(images[:1])
 
 
-@pytest.mark.parametrize("name", ["blazepose", "vitpose"])
+@pytest.mark.parametrize(
+    "name", ["blazepose", "vitpose", pytest.param("yolo", marks=pytest.mark.ultralytics)]
+)
 @pytest.mark.parametrize("template", ["coco17", "mediapipe33"])
 def test_pose_estimator_contract(name, template, estimator_specs, images):
     spec, options = _spec(estimator_specs, name)

@@ -27,7 +27,9 @@ from posekit.core import Detections
 from posekit.models import create_detector, create_pose_estimator
 from posekit.skeleton import get_preset
 
-from .tiny_checkpoints import save_tiny_vitpose
+from .tiny_checkpoints import YOLO_CAR as CAR
+from .tiny_checkpoints import YOLO_PERSON as PERSON
+from .tiny_checkpoints import save_random_yolo, save_tiny_vitpose
 
 pytestmark = [
     pytest.mark.ultralytics,
@@ -38,51 +40,20 @@ pytestmark = [
     ),
 ]
 
-PERSON, CAR = 0, 2
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _offline() -> None:
     os.environ["YOLO_OFFLINE"] = "1"
 
 
-def _biased(model, scales: list[dict[int, float]]) -> None:
-    """Set the class logits of each detection scale (strides 8, 16, 32): a random model
-    then predicts confident boxes of exactly these classes (Ultralytics gives every
-    anchor its top class, so mixing classes needs different scales)."""
-    import torch
-
-    head = model.model.model[-1]
-    known = {PERSON: "person", CAR: "car"}
-    # a model built from a YAML config has numbered classes; name them as COCO does
-    model.model.names = {i: known.get(i, f"class{i}") for i in range(head.nc)}
-    with torch.no_grad():
-        for branch, biases in zip(head.cv3, scales):
-            branch[-1].bias[:] = -12.0
-            for cls, value in biases.items():
-                branch[-1].bias[cls] = value
-
-
 @pytest.fixture(scope="module")
 def detector_weights(tmp_path_factory) -> Path:
-    from ultralytics import YOLO
-
-    model = YOLO("yolov8n.yaml")
-    _biased(model, [{PERSON: 4.0}, {CAR: 5.0}, {PERSON: 3.0}])
-    path = tmp_path_factory.mktemp("yolo") / "yolov8n-random.pt"
-    model.save(str(path))
-    return path
+    return save_random_yolo(tmp_path_factory.mktemp("yolo") / "yolov8n-random.pt")
 
 
 @pytest.fixture(scope="module")
 def pose_weights(tmp_path_factory) -> Path:
-    from ultralytics import YOLO
-
-    model = YOLO("yolov8n-pose.yaml")
-    _biased(model, [{PERSON: 4.0}] * 3)
-    path = tmp_path_factory.mktemp("yolo") / "yolov8n-pose-random.pt"
-    model.save(str(path))
-    return path
+    return save_random_yolo(tmp_path_factory.mktemp("yolo") / "yolov8n-pose-random.pt", pose=True)
 
 
 @pytest.fixture(scope="module")

@@ -88,3 +88,36 @@ def save_tiny_rtdetr(folder: Path, labels: dict[int, str]) -> Path:
     model.save_pretrained(folder)
     transformers.RTDetrImageProcessor(size={"height": 128, "width": 128}).save_pretrained(folder)
     return folder
+
+
+#: Class ids the random YOLO models are biased to predict (COCO numbering).
+YOLO_PERSON, YOLO_CAR = 0, 2
+
+
+def save_random_yolo(path: Path, *, pose: bool = False) -> Path:
+    """An Ultralytics YOLOv8n (or YOLOv8n-pose) built from its YAML config with random
+    weights, saved as a ``.pt`` of the test's own making (never downloaded).
+
+    The class logits of each detection scale (strides 8, 16, 32) are set so that the
+    random model predicts confident boxes: persons on two scales and cars on the other
+    (Ultralytics gives every anchor its top class, so mixing classes needs different
+    scales); the pose model predicts persons only.
+    """
+    import torch
+    from ultralytics import YOLO
+
+    model = YOLO("yolov8n-pose.yaml" if pose else "yolov8n.yaml")
+    scales = [{YOLO_PERSON: 4.0}] * 3 if pose else [
+        {YOLO_PERSON: 4.0}, {YOLO_CAR: 5.0}, {YOLO_PERSON: 3.0}
+    ]  # fmt: skip
+    head = model.model.model[-1]
+    known = {YOLO_PERSON: "person", YOLO_CAR: "car"}
+    # a model built from a YAML config has numbered classes; name them as COCO does
+    model.model.names = {i: known.get(i, f"class{i}") for i in range(head.nc)}
+    with torch.no_grad():
+        for branch, biases in zip(head.cv3, scales):
+            branch[-1].bias[:] = -12.0
+            for cls, value in biases.items():
+                branch[-1].bias[cls] = value
+    model.save(str(path))
+    return path

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-from .tracking_factories import person
 
 from posekit.tracking import (
     OneEuroFilter,
@@ -19,6 +18,8 @@ from posekit.tracking import (
     smooth_track,
     track_jitter,
 )
+
+from .tracking_factories import person
 
 
 def noisy_track(n: int = 60, seed: int = 0):

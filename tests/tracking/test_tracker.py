@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .tracking_factories import person, template
 
 from posekit.core import Instance
 from posekit.tracking import (
@@ -16,6 +15,8 @@ from posekit.tracking import (
     detection_score,
     track_video,
 )
+
+from .tracking_factories import person, template
 
 
 def ids_by_x(frame: list[Instance]) -> dict[float, int | None]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .tracking_factories import person
 
 from posekit.tracking import (
     TrackError,
@@ -14,6 +13,8 @@ from posekit.tracking import (
     tracks_by_id,
     video_jitter,
 )
+
+from .tracking_factories import person
 
 
 def noisy_video(seed: int = 0):

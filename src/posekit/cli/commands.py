@@ -446,7 +446,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from posekit.models.catalog import list_backends, list_checkpoints
+    from posekit.models.catalog import (
+        PIPELINES,
+        list_backends,
+        list_checkpoints,
+        pipeline_licenses,
+    )
 
     if getattr(args, "action", "list") == "fetch":
         if args.model != "blazepose":
@@ -466,6 +471,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     for ckpt in list_checkpoints():
         value = "-" if ckpt.value is None else f"{ckpt.value:.1f}"
         print(f"  {ckpt.spec:48s} {ckpt.task:8s} {ckpt.metric:22s} {value:>5s}  {ckpt.reference}")
+    print("\npipelines (--detector / --pose; licence-clean: no copyleft code):")
+    for pipe in PIPELINES:
+        licenses, clean = pipeline_licenses(pipe)
+        verdict = "licence-clean" if clean else "copyleft: " + "/".join(licenses)
+        print(f"  {pipe.name:16s} --detector {pipe.detector} --pose {pipe.pose}")
+        print(f"  {'':16s} {pipe.note}; {verdict}")
     return 0
 
 

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 __all__ = [
     "BACKENDS",
     "CHECKPOINTS",
+    "PIPELINES",
     "VITPOSE_PUBLISHED_AP",
     "Backend",
     "Checkpoint",
+    "Pipeline",
     "list_backends",
     "list_checkpoints",
+    "pipeline_licenses",
 ]
 
 
@@ -233,3 +236,61 @@ def list_backends() -> list[Backend]:
 def list_checkpoints(backend: str | None = None) -> list[Checkpoint]:
     """Known checkpoints (optionally of one backend) with their published figures."""
     return [c for c in CHECKPOINTS if backend is None or c.backend == backend]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A named detector + pose combination, as ``--detector`` / ``--pose`` spell it.
+
+    Attributes:
+        name: Short name.
+        detector: Detector spec (a checkpoint to use).
+        pose: Pose estimator spec.
+        note: What it is for.
+    """
+
+    name: str
+    detector: str
+    pose: str
+    note: str
+
+
+#: The documented pipelines. "YOLO finds the people, ViTPose estimates their poses" is
+#: the seed platform's; RT-DETR + ViTPose is the same top-down pipeline with
+#: Apache-2.0 code end to end.
+PIPELINES: tuple[Pipeline, ...] = (
+    Pipeline("offline-default", "blazepose", "blazepose", "bundled, CPU, no download"),
+    Pipeline(
+        "rtdetr-vitpose",
+        "rtdetr:PekingU/rtdetr_r50vd_coco_o365",
+        "vitpose:usyd-community/vitpose-base-simple",
+        "top-down, Apache-2.0 end to end",
+    ),
+    Pipeline(
+        "yolo-vitpose",
+        "yolo:yolov8n.pt",
+        "vitpose:usyd-community/vitpose-base-simple",
+        "the seed pipeline; the detector is AGPL-3.0",
+    ),
+    Pipeline("yolo-pose", "yolo:yolov8n-pose.pt", "yolo:yolov8n-pose.pt", "one-stage, AGPL-3.0"),
+)
+
+#: Licences that bind software distributed with the library (copyleft).
+_COPYLEFT = ("AGPL", "GPL")
+
+
+def pipeline_licenses(pipeline: Pipeline) -> tuple[tuple[str, ...], bool]:
+    """The licences of a pipeline's backends, and whether it is licence-clean (no
+    copyleft code: usable in a closed product).
+
+    Example:
+        >>> pipeline_licenses(PIPELINES[1])
+        (('Apache-2.0',), True)
+        >>> pipeline_licenses(PIPELINES[2])[1]
+        False
+    """
+    by_name = {b.name: b.license for b in BACKENDS}
+    names = {spec.split(":", 1)[0] for spec in (pipeline.detector, pipeline.pose)}
+    licenses = tuple(sorted({by_name[n] for n in names}))
+    clean = not any(lic.startswith(c) or f"-{c}" in lic for lic in licenses for c in _COPYLEFT)
+    return licenses, clean

@@ -98,6 +98,8 @@ class _YoloBase:
     def _predict(self, images: Sequence[np.ndarray]) -> list[Any]:
         if self._model is None:
             raise ModelError("YOLO model is closed")
+        if not images:  # Ultralytics refuses an empty source; an empty batch has no results
+            return []
         # Ultralytics takes numpy images as BGR (OpenCV order).
         bgr = [np.ascontiguousarray(im[..., ::-1]) for im in images]
         options: dict[str, Any] = {
