@@ -331,7 +331,7 @@ def test_cancel_stops_between_batches(ray_cluster, two_workspaces) -> None:
 
 
 def test_blazepose_through_the_cli_on_ray_matches_local(ray_cluster, tmp_path: Path) -> None:
-    pytest.importorskip("mediapipe", reason="BlazePose needs the mediapipe extra")
+    pytest.importorskip("ai_edge_litert", reason="BlazePose needs the [mediapipe] extra")
     from posekit.cli import main
 
     folders = [DATA / "coco-val2017-sample" / "images"]
