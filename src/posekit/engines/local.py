@@ -150,7 +150,7 @@ def _is_stored_frame(item: Item) -> bool:
     return item.kind == FRAME_ITEM_KIND and item.path is None
 
 
-def _items_to_label(
+def items_to_label(
     ws: Workspace, project: Project, options: AutolabelOptions
 ) -> tuple[list[Item], int]:
     """The items to process and how many of the selected ones are skipped."""
@@ -250,7 +250,7 @@ def autolabel(
     if isinstance(project, str):
         project = ws.get_project(project)
     report = AutolabelReport()
-    todo, report.skipped = _items_to_label(ws, project, options)
+    todo, report.skipped = items_to_label(ws, project, options)
     videos, skipped_videos = videos_to_label(ws, project, options)
     report.skipped += skipped_videos
     owned: list[Detector | PoseEstimator] = []

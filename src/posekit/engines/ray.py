@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from posekit.engines.local import PredictionWriter, _items_to_label
+from posekit.engines.local import PredictionWriter, items_to_label
 from posekit.engines.local_video import videos_to_label
 from posekit.engines.ray_worker import MEDIA_ROOT_ENV, ModelFactory, PoseWorker, decode_instances
 from posekit.engines.report import AutolabelReport
@@ -249,7 +249,7 @@ def autolabel(
     if isinstance(project, str):
         project = ws.get_project(project)
     report = AutolabelReport()
-    todo, report.skipped = _items_to_label(ws, project, options)
+    todo, report.skipped = items_to_label(ws, project, options)
     videos, skipped_videos = videos_to_label(ws, project, options)
     report.skipped += skipped_videos
     for video in videos:

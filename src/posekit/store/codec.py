@@ -74,13 +74,12 @@ def decode_instance(row: Any, instance_id: int | None = None) -> Instance:
     builds the dataclass without re-validating: decoding 100k instances would
     otherwise spend most of an export in checks that cannot fail.
     """
-    inst = object.__new__(Instance)
     kps = np.frombuffer(row.keypoints, dtype=_F4).astype(np.float32).reshape(-1, 2)
     scores = row.keypoint_scores
     box = row.box
-    inst.__dict__.update(
-        keypoints=kps,
-        visibility=np.frombuffer(row.visibility, dtype=np.uint8).copy(),
+    return Instance.trusted(
+        kps,
+        np.frombuffer(row.visibility, dtype=np.uint8).copy(),
         keypoint_scores=None
         if scores is None
         else np.frombuffer(scores, dtype=_F4).astype(np.float32),
@@ -95,7 +94,6 @@ def decode_instance(row: Any, instance_id: int | None = None) -> Instance:
         id=row.id if instance_id is None else instance_id,
         extra=dict(row.extra) if row.extra else {},
     )
-    return inst
 
 
 def _stack(blobs: Sequence[bytes], dtype: np.dtype, width: int) -> np.ndarray | None:
@@ -144,7 +142,7 @@ def decode_instance_columns(columns: Mapping[str, Sequence[Any]]) -> list[Instan
         kps_rows = list(kps.reshape(n, k, 2))
     box_rows = _optional_rows(box_col, 4)
     score_rows = _optional_rows(scores_col, k)
-    new = object.__new__
+    trusted = Instance.trusted
     out = []
     rows = zip(
         ids, kps_rows, vis_rows, score_rows, box_rows, columns["score"], columns["source"],
@@ -152,22 +150,11 @@ def decode_instance_columns(columns: Mapping[str, Sequence[Any]]) -> list[Instan
         columns["segmentation"], columns["extra"],
     )  # fmt: skip
     for iid, kp, v, kp_scores, box, score, source, status, track, crowd, area, seg, xtra in rows:
-        inst = new(Instance)
-        inst.__dict__ = {
-            "keypoints": kp,
-            "visibility": v,
-            "keypoint_scores": kp_scores,
-            "box": box,
-            "score": score,
-            "source": source,
-            "status": status,
-            "track_id": track,
-            "iscrowd": bool(crowd),
-            "area": area,
-            "segmentation": seg,
-            "id": iid,
-            "extra": dict(xtra) if xtra else {},
-        }
+        inst = trusted(
+            kp, v, keypoint_scores=kp_scores, box=box, score=score, source=source,
+            status=status, track_id=track, iscrowd=bool(crowd), area=area,
+            segmentation=seg, id=iid, extra=dict(xtra) if xtra else {},
+        )  # fmt: skip
         out.append(inst)
     return out
 
