@@ -86,9 +86,11 @@ def test_0_1_0_workspace_is_backed_up_and_upgraded_in_place(
         for old, new in zip(before["items"], after["items"]):
             expected = SETTLED.get(old[0], (old[status_column],) * 2)
             assert (old[status_column], new[status_column]) == expected, old[3]
+            # 0006 adds the workflow columns at the end (stage starts at "annotation").
             assert old[:status_column] + old[status_column + 1 :] == (
-                new[:status_column] + new[status_column + 1 :]
+                new[:status_column] + new[status_column + 1 : len(old)]
             )
+            assert new[len(old) :] == ("annotation", None, None, None)
 
         # ... and reads back through the library.
         assert [p.name for p in ws.list_projects()] == ["empty", "paws", "people"]

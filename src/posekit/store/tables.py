@@ -29,8 +29,10 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -38,10 +40,17 @@ __all__ = [
     "Base",
     "DatasetRow",
     "InstanceRow",
+    "AccessTokenRow",
+    "CommentRow",
+    "InstanceVersionRow",
     "ItemRow",
     "JobRow",
+    "LoginLinkRow",
+    "MemberRow",
     "ProjectRow",
+    "SessionRow",
     "TrackRow",
+    "UserRow",
     "VideoRow",
     "utcnow",
 ]
@@ -127,6 +136,9 @@ class ItemRow(Base):
         Index("ix_items_dataset_sha256", "dataset_id", "sha256"),
         # One item per frame of a video (frames of kind "frame", see VideoRow).
         Index("ix_items_video_frame", "video_id", "frame_index", unique=True),
+        # Queues and grid filters of the team workflow (migration 0006).
+        Index("ix_items_dataset_stage", "dataset_id", "stage"),
+        Index("ix_items_assignee_stage", "assignee_id", "stage"),
         # Never reuse ids of deleted rows (SQLite would by default): a client
         # holding an old id must get "not found", not someone else's row.
         {"sqlite_autoincrement": True},
@@ -148,6 +160,13 @@ class ItemRow(Base):
     external_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    #: Team workflow (migration ``0006``): ``annotation`` -> ``review`` -> ``done``.
+    stage: Mapped[str] = mapped_column(String(16), nullable=False, server_default="annotation")
+    #: The annotator the item is assigned to (``users.id``; users are never deleted).
+    assignee_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The reviewer who took the item for review.
+    reviewer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stage_changed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class InstanceRow(Base):
@@ -190,6 +209,9 @@ class InstanceRow(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    #: Who wrote this version (``users.id``; NULL: written before teams, or by a script
+    #: without a user). Migration ``0006``.
+    author_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class VideoRow(Base):
@@ -280,3 +302,152 @@ class JobRow(Base):
     failures: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+# ------------------------------------------------------------- teams (migration 0006)
+class UserRow(Base):
+    """A person who logs in. Users are never deleted (history names them), only
+    disabled. ``password_hash`` is an Argon2 hash (PHC string); NULL: no password
+    login (e.g. the demo admin, who logs in by one-time link)."""
+
+    __tablename__ = "users"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True, nullable=False)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class SessionRow(Base):
+    """A browser login. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "sessions"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class AccessTokenRow(Base):
+    """A personal access token for scripts (``Authorization: Bearer ...``); stored as
+    its SHA-256, shown once. ``prefix``: its first characters, to tell tokens apart."""
+
+    __tablename__ = "access_tokens"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class LoginLinkRow(Base):
+    """A one-time login link (printed in the console by ``posekit demo``/``serve``)."""
+
+    __tablename__ = "login_links"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class MemberRow(Base):
+    """A user's role in a project: ``manager``, ``annotator``, ``reviewer`` or ``viewer``."""
+
+    __tablename__ = "project_members"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+
+
+class CommentRow(Base):
+    """A review comment on an item, optionally on one instance and one keypoint of it.
+    Replies have ``parent_id`` (the thread's first comment); a thread is resolved on
+    its first comment."""
+
+    __tablename__ = "comments"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    #: The instance commented on (no foreign key: the comment outlives a deleted instance).
+    instance_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    keypoint: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    author_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    resolved_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class InstanceVersionRow(Base):
+    """A version of an instance that a later write replaced (or a delete removed):
+    the previous value, who wrote it and when, and who replaced it. The current
+    version is the ``instances`` row itself. No foreign key to ``instances``: the
+    history of a deleted instance stays (until its item is deleted)."""
+
+    __tablename__ = "instance_versions"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "version", name="uq_instance_version"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("items.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    keypoints: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    visibility: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    keypoint_scores: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    box: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    keyframe: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    #: Author and time of this version (the instance's ``author_id``/``updated_at`` then).
+    author_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    written_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    #: What ended it: ``update``, ``review``, ``restore`` or ``delete``; by whom and when.
+    replaced_by_action: Mapped[str] = mapped_column(String(16), nullable=False)
+    replaced_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    replaced_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
