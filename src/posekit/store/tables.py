@@ -443,6 +443,10 @@ class InstanceVersionRow(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     keyframe: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    iscrowd: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    area: Mapped[float | None] = mapped_column(Float, nullable=True)
+    segmentation: Mapped[Any | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    external_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     #: Author and time of this version (the instance's ``author_id``/``updated_at`` then).
     author_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
