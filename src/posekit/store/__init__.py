@@ -38,8 +38,17 @@ from posekit.store.exports import (
     project_to_coco,
     project_to_dataset,
 )
+from posekit.store.history import InstanceVersion, StaleRestoreError
 from posekit.store.imports import ImportReport, import_coco, import_dataset, import_images
-from posekit.store.records import Dataset, InstanceRecord, Item, Project
+from posekit.store.records import (
+    AccessToken,
+    Dataset,
+    InstanceRecord,
+    Item,
+    Member,
+    Project,
+    User,
+)
 from posekit.store.template_change import (
     TemplateChange,
     TemplateChangeError,
@@ -51,20 +60,25 @@ __all__ = [
     "DEFAULT_WORKSPACE",
     "ITEM_STATUSES",
     "WORKSPACE_ENV",
+    "AccessToken",
     "AlreadyExistsError",
     "Dataset",
     "ExportReport",
     "ImportReport",
     "InstanceRecord",
+    "InstanceVersion",
     "Item",
+    "Member",
     "NotFoundError",
     "Project",
     "SchemaVersionError",
+    "StaleRestoreError",
     "StaleVersionError",
     "StoreError",
     "TemplateChange",
     "TemplateChangeError",
     "TemplateVersionError",
+    "User",
     "Workspace",
     "export",
     "export_coco",

@@ -16,10 +16,13 @@ from posekit.skeleton import Skeleton
 from posekit.store.codec import decode_instance
 
 __all__ = [
+    "AccessToken",
     "Dataset",
     "InstanceRecord",
     "Item",
+    "Member",
     "Project",
+    "User",
     "dataset_from_row",
     "record_from_row",
 ]
@@ -57,11 +60,15 @@ class Item:
     Attributes:
         file_name: Original relative name (POSIX), unique within the dataset.
         path: Absolute path of the stored media file, or None when the item was
-            registered without media (``copy_media=False`` imports).
+            registered without media (``copy_media=False`` imports) or the media
+            storage keeps no local files (read ``media_path`` through
+            ``Workspace.storage`` then).
         media_path: ``path`` relative to the workspace ``media/`` folder.
         status: One of :data:`ITEM_STATUSES`.
         external_id: Image id in the file it was imported from (COCO), if any.
         extra: Unknown per-image fields of the imported file, kept for export.
+        stage, assignee_id, reviewer_id, stage_changed_at: the team workflow
+            (:mod:`posekit.store.workflow`).
     """
 
     id: int
@@ -79,6 +86,15 @@ class Item:
     external_id: int | None
     created_at: datetime
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Team workflow stage (:data:`posekit.store.workflow.STAGES`): ``annotation``,
+    #: ``review`` or ``done``.
+    stage: str = "annotation"
+    #: The annotator the item is assigned to (user id), or None.
+    assignee_id: int | None = None
+    #: The reviewer who took the item for review (user id), or None.
+    reviewer_id: int | None = None
+    #: When the item last changed stage (naive UTC), or None.
+    stage_changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,8 @@ class InstanceRecord:
     version: int
     created_at: datetime
     updated_at: datetime
+    #: Who wrote this version (``users.id``; None: before teams or a script).
+    author_id: int | None = None
 
     @property
     def id(self) -> int:
@@ -113,4 +131,50 @@ def record_from_row(row: Any) -> InstanceRecord:
         version=row.version,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        author_id=getattr(row, "author_id", None),
     )
+
+
+# ------------------------------------------------------------------ teams (issue 12)
+@dataclass(frozen=True)
+class User:
+    """A person who logs in (:mod:`posekit.store.users`); never carries a credential.
+
+    Attributes:
+        is_admin: A workspace admin may do everything in every project.
+        is_active: False once disabled: cannot log in, sessions and tokens stop working.
+        last_login_at: Last password or login-link login (naive UTC), None if never.
+    """
+
+    id: int
+    username: str
+    display_name: str | None
+    is_admin: bool
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Member:
+    """A user's role in a project (one of ``posekit.store.users.PROJECT_ROLES``)."""
+
+    project_id: int
+    user_id: int
+    username: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A personal access token's metadata; the token itself is shown once and never
+    stored (only its SHA-256). ``prefix``: its first 10 characters, to tell tokens apart."""
+
+    id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
