@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import delete, insert, text, update
+from sqlalchemy import delete, insert, inspect, text, update
 
 from posekit import get_preset
 from posekit.store import Workspace
@@ -106,6 +106,14 @@ def test_counts_follow_every_write(tmp_path: Path) -> None:
         ws.close()
 
 
+def _trigger_count(conn) -> int:
+    if conn.dialect.name == "sqlite":
+        query = "SELECT count(*) FROM sqlite_master WHERE type='trigger'"
+    else:
+        query = "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"
+    return int(conn.execute(text(query)).scalar_one())
+
+
 def test_upgrade_from_0003_fills_the_counts(tmp_path: Path) -> None:
     from alembic import command
 
@@ -114,14 +122,8 @@ def test_upgrade_from_0003_fills_the_counts(tmp_path: Path) -> None:
     with ws.engine.begin() as conn:
         config = alembic_config(conn)
         command.downgrade(config, "0003")
-        tables = conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
-        assert "dataset_counts" not in set(tables.scalars())
-        assert (
-            conn.execute(
-                text("SELECT count(*) FROM sqlite_master WHERE type='trigger'")
-            ).scalar_one()
-            == 0
-        )
+        assert "dataset_counts" not in inspect(conn).get_table_names()
+        assert _trigger_count(conn) == 0
         command.upgrade(config, "head")
     try:
         assert head_revision() == "0004" or head_revision() > "0004"

@@ -209,6 +209,7 @@ def test_delete_project_removes_videos_and_tracks(video_ws) -> None:
         ws.get_video(video.id)
 
 
+@pytest.mark.sqlite_only(reason="upgrades the 0.1.0 SQLite fixture")
 def test_0_1_0_workspace_upgrades_to_video_schema(tmp_path: Path, clip: Path) -> None:
     target = tmp_path / "old"
     shutil.copytree(FIXTURE / "workspace", target)

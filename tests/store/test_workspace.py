@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from posekit import Instance, get_preset
 from posekit.store import (
@@ -46,6 +48,7 @@ def person(seed: int = 0, **kw) -> Instance:
     return Instance(rng.uniform(0, 400, (17, 2)), vis, **kw)
 
 
+@pytest.mark.sqlite_only(reason="the SQLite file and its pragmas")
 def test_workspace_layout_and_sqlite_settings(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "w")
     assert ws.db_path == (tmp_path / "w" / "posekit.db").resolve()
@@ -57,6 +60,7 @@ def test_workspace_layout_and_sqlite_settings(tmp_path: Path) -> None:
     ws.close()
 
 
+@pytest.mark.sqlite_only(reason="the SQLite file in the default folder")
 def test_default_path_comes_from_environment(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("POSEKIT_WORKSPACE", str(tmp_path / "from-env"))
     ws = Workspace.open()
@@ -260,9 +264,15 @@ def test_delete_project_removes_rows_and_media(ws: Workspace, item) -> None:
 def test_foreign_key_cascade_deletes_instances_with_their_item(ws: Workspace, item) -> None:
     ws.add_instance(item, person(1))
     # Another client (any SQL tool) deleting an item must not leave orphans.
-    conn = sqlite3.connect(ws.db_path)
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("DELETE FROM items WHERE id = ?", (item.id,))
-    conn.commit()
-    conn.close()
+    if ws.db_path is not None:
+        conn = sqlite3.connect(ws.db_path)
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("DELETE FROM items WHERE id = ?", (item.id,))
+        conn.commit()
+        conn.close()
+    else:
+        other = create_engine(ws.database_url, poolclass=NullPool)
+        with other.begin() as conn:
+            conn.exec_driver_sql(f"DELETE FROM items WHERE id = {int(item.id)}")
+        other.dispose()
     assert ws.row_counts()["instances"] == 0

@@ -35,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if args.workspace is None:
         args.workspace = os.environ.get("POSEKIT_WORKSPACE") or None
+    if args.database_url is None:
+        args.database_url = os.environ.get("POSEKIT_DATABASE_URL") or None
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

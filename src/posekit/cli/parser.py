@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from posekit.cli.user_commands import add_users_parser
 from posekit.engines import ENGINES
 from posekit.pipeline.options import SMOOTHING_METHODS, AutolabelOptions
 
@@ -124,6 +125,14 @@ def add_oks_nms(
     )
 
 
+#: ``--database-url`` (global, and on ``serve`` like ``--workspace``).
+DATABASE_URL_HELP = (
+    "database of the workspace, e.g. postgresql://user:password@host:5432/posekit "
+    "(needs posekit[postgres]); media files stay in the workspace folder "
+    "(default: $POSEKIT_DATABASE_URL or SQLite posekit.db in the workspace folder)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from posekit.formats.registry import readable_formats, writable_formats
     from posekit.statuses import INSTANCE_STATUSES
@@ -141,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="workspace folder holding the project database and media "
         "(default: $POSEKIT_WORKSPACE or ./posekit-data)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help=DATABASE_URL_HELP,
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -175,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--workspace",
         default=argparse.SUPPRESS,
         help="workspace folder (default: $POSEKIT_WORKSPACE or ./posekit-data)",
+    )
+    p.add_argument(
+        "--database-url", default=argparse.SUPPRESS, metavar="URL", help=DATABASE_URL_HELP
     )
     p.add_argument(
         "--host",
@@ -355,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write images nobody labeled and images whose every instance was rejected "
         "(default: left out, so they do not teach a model that nobody is there)",
     )
+    p.add_argument(
+        "--with-authors",
+        action="store_true",
+        help='coco only: write "author": "<username>" on each annotation (who wrote '
+        "its current version; left out where unknown)",
+    )
     add_min_score(
         p, None, "export", default_text=f"{defaults.min_instance_score:g} for predictions"
     )
@@ -383,4 +407,6 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("template", help="preset name or file")
     validate = tsub.add_parser("validate", help="check a custom template file")
     validate.add_argument("file")
+
+    add_users_parser(add)
     return parser

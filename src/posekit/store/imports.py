@@ -34,8 +34,10 @@ from sqlalchemy import delete, select, update
 from posekit.gc_pause import gc_paused
 from posekit.media import IMAGE_EXTENSIONS, ImageError, find_images, image_size, load_image
 from posekit.media.paths import UnsafePathError, safe_relative_name
+from posekit.media.video import VIDEO_EXTENSIONS
 from posekit.store.bulk import bulk_insert, bulk_insert_columns
 from posekit.store.codec import instance_column_lists
+from posekit.store.database import retrying
 from posekit.store.errors import NotFoundError, StoreError
 from posekit.store.import_report import ImportReport, MissingMediaError
 from posekit.store.instances import settle_item_statuses
@@ -165,7 +167,8 @@ def _enumerate_images(
                     (
                         str(root),
                         f"unsupported file type {root.suffix!r}: neither an image "
-                        f"({', '.join(sorted(IMAGE_EXTENSIONS))}) nor a video",
+                        f"({', '.join(sorted(IMAGE_EXTENSIONS))}) nor a video "
+                        f"({', '.join(sorted(VIDEO_EXTENSIONS))})",
                     )
                 )
                 continue
@@ -208,6 +211,7 @@ def _unique_name(name: str, folder: str, sha: str, taken: set[str]) -> str:
     return str(stem.with_name(f"{stem.stem}-{sha}{stem.suffix}"))
 
 
+@retrying
 def import_images(
     ws: Workspace,
     project: Project | str,
@@ -316,6 +320,7 @@ def import_coco(
     *,
     copy_media: bool = True,
     missing_media: Literal["error", "register"] = "error",
+    author_id: int | None = None,
 ) -> ImportReport:
     """Import a COCO keypoints file (images and annotations) in one transaction.
 
@@ -328,12 +333,13 @@ def import_coco(
     """
     return import_dataset(
         ws, project, dataset, coco_path, format="coco", image_root=image_root,
-        copy_media=copy_media, missing_media=missing_media,
+        copy_media=copy_media, missing_media=missing_media, author_id=author_id,
     )  # fmt: skip
 
 
 # Building ~2 million row values with the cyclic GC on makes it walk the parsed
 # file over and over (nothing here creates reference cycles).
+@retrying
 @gc_paused()
 def import_dataset(
     ws: Workspace,
@@ -345,6 +351,7 @@ def import_dataset(
     image_root: str | os.PathLike[str] | None = None,
     copy_media: bool = True,
     missing_media: Literal["error", "register"] = "error",
+    author_id: int | None = None,
 ) -> ImportReport:
     """Import a dataset file of any readable format (images and annotations) in one
     transaction.
@@ -381,6 +388,7 @@ def import_dataset(
         missing_media: ``"error"``: an image missing on disk raises
             :class:`StoreError` naming it, nothing is written. ``"register"``:
             import it without media and list it in ``report.missing_media``.
+        author_id: The importing user, the author of every imported instance.
 
     Returns:
         An :class:`ImportReport`.
@@ -533,7 +541,7 @@ def import_dataset(
                     conn,
                     InstanceRow,
                     columns,
-                    {"version": 1, "created_at": now, "updated_at": now},
+                    {"version": 1, "created_at": now, "updated_at": now, "author_id": author_id},
                 )
                 report.box_only = sum(not inst.visibility.any() for inst in all_instances)
             # Ground truth from a file counts as a person's labels (no prediction left

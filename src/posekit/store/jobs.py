@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
+from posekit.store.database import retrying
 from posekit.store.errors import NotFoundError
 from posekit.store.tables import JobRow, utcnow
 
@@ -63,6 +64,7 @@ def _record(row: Any) -> JobRecord:
     )
 
 
+@retrying
 def record_job(
     ws: Workspace, project_id: int, kind: str, options: Mapping[str, Any], status: str = "queued"
 ) -> int:
@@ -80,6 +82,7 @@ def record_job(
         return int(result.inserted_primary_key[0])
 
 
+@retrying
 def finish_job(
     ws: Workspace,
     job_id: int,

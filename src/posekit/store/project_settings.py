@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
+from posekit.store.database import retrying
 from posekit.store.errors import StoreError
 from posekit.store.tables import ProjectRow
 
@@ -75,6 +76,7 @@ def _check(name: str, value: Any) -> Any:
     return layout
 
 
+@retrying
 def update_project_settings(
     ws: Workspace, project: Project | str, changes: Mapping[str, Any]
 ) -> Project:

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The revision that is exactly the schema of posekit 0.1.0 (unversioned databases).
 BASELINE_REVISION = "0001"
+#: PostgreSQL advisory lock key held while upgrading (any constant; "posekit" in ASCII).
+_UPGRADE_LOCK_KEY = 0x706F73656B6974
 #: Tables every posekit database has had since 0.1.0.
 _TABLES_0_1_0 = frozenset({"projects", "datasets", "items", "instances"})
 
@@ -153,10 +155,13 @@ def upgrade_database(url: str, db_path: Path | None = None) -> Path | None:
             if current_revision(conn) == head:
                 return None
         with engine.begin() as conn:
+            # The write lock first, then look again: two processes opening the
+            # same old workspace (or the same new PostgreSQL database) upgrade it once.
             if is_sqlite:
-                # The write lock first, then look again: two processes opening the
-                # same old workspace upgrade it once.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif conn.dialect.name == "postgresql":
+                # Held until the upgrade commits (PostgreSQL's DDL is transactional).
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK_KEY})")
             current = current_revision(conn)
             tables = set(inspect(conn).get_table_names()) - {"alembic_version"}
             if current == head:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,9 +34,7 @@ from sqlalchemy import (
     Engine,
     Text,
     cast,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     select,
@@ -46,17 +43,30 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from posekit.core import Instance
-from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.skeleton import Skeleton
 from posekit.statuses import ITEM_STATUSES, check_item_statuses
 from posekit.store.codec import decode_json_column
+from posekit.store.comments import CommentOperations
+from posekit.store.database import (
+    check_connection,
+    codepoint_order,
+    create_store_engine,
+    parse_database_url,
+    retry_public_methods,
+    shown_url,
+    write_transaction,
+)
 from posekit.store.errors import AlreadyExistsError, NotFoundError, StoreError
+from posekit.store.history import HistoryOperations
 from posekit.store.instances import InstanceOperations
 from posekit.store.records import Dataset, Item, Project, dataset_from_row
 from posekit.store.schema import upgrade_database
+from posekit.store.storage import LocalStorage, MediaStorage
 from posekit.store.tables import (
+    CommentRow,
     DatasetRow,
     InstanceRow,
+    InstanceVersionRow,
     ItemRow,
     JobRow,
     ProjectRow,
@@ -66,6 +76,8 @@ from posekit.store.tables import (
 )
 from posekit.store.template_change import TemplateChangeOperations
 from posekit.store.tracks import TrackOperations
+from posekit.store.users import UserOperations
+from posekit.store.workflow import WorkflowOperations
 
 __all__ = [
     "DB_FILE",
@@ -82,34 +94,32 @@ DEFAULT_WORKSPACE = "posekit-data"
 WORKSPACE_ENV = "POSEKIT_WORKSPACE"
 DB_FILE = "posekit.db"
 MEDIA_DIR = "media"
-_BUSY_TIMEOUT_S = 30.0
 _FROM_ROW: Any = object()  # sentinel: take a value from the row
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
-        # NORMAL is safe against corruption in WAL mode; only the last commit
-        # may be lost on power failure, which is acceptable for an annotation tool.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        # 64 MiB page cache: index updates of 100k-row imports stay in memory.
-        cursor.execute("PRAGMA cache_size=-65536")
-    finally:
-        cursor.close()
-
-
-class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
+@retry_public_methods
+class Workspace(
+    UserOperations,
+    WorkflowOperations,
+    CommentOperations,
+    HistoryOperations,
+    TrackOperations,
+    InstanceOperations,
+    TemplateChangeOperations,
+):
     """A posekit workspace: the project database plus the media folder.
 
     Args:
         path: Workspace folder; default ``$POSEKIT_WORKSPACE`` or ``./posekit-data``.
             Created if missing.
-        database_url: SQLAlchemy URL of another database (e.g.
-            ``postgresql+psycopg://...``); default SQLite ``<path>/posekit.db``.
+        database_url: SQLAlchemy URL of the database, e.g.
+            ``postgresql+psycopg://user:password@host:5432/dbname`` (the ``postgres``
+            extra; ``postgresql://`` means psycopg 3 too); default SQLite
+            ``<path>/posekit.db``. Media files stay under ``path`` either way.
+            Isolation and retries: :mod:`posekit.store.database`.
         echo: Log SQL statements.
+        storage: Where media files are kept (:class:`~posekit.store.storage.MediaStorage`);
+            default :class:`~posekit.store.storage.LocalStorage` on ``<path>/media``.
 
     Opening brings the database to the newest schema revision: a new database
     is created at it, an older one (a 0.1.0 workspace too) is backed up next to
@@ -119,6 +129,8 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
     Raises:
         SchemaVersionError: The database was written by a newer posekit.
         StoreError: ``path`` is not a folder, or the upgrade failed.
+        DatabaseUnavailableError: ``database_url`` is invalid, its driver is not
+            installed, or the database cannot be reached.
 
     Example:
         >>> from posekit.skeleton import get_preset
@@ -132,6 +144,7 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
         *,
         database_url: str | None = None,
         echo: bool = False,
+        storage: MediaStorage | None = None,
     ) -> None:
         if path is None:
             path = os.environ.get(WORKSPACE_ENV) or DEFAULT_WORKSPACE
@@ -140,23 +153,28 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
             raise StoreError(f"{self.root}: workspace path exists and is not a folder")
         self.media_root = self.root / MEDIA_DIR
         self.media_root.mkdir(parents=True, exist_ok=True)
-        self.database_url = database_url or f"sqlite:///{self.root / DB_FILE}"
-        self._is_sqlite = self.database_url.startswith("sqlite")
-        connect_args: dict[str, Any] = {}
-        if self._is_sqlite:
-            # The store serializes its own transactions; the connection may be
-            # used from the thread that got it from the pool, not only its creator.
-            connect_args = {"timeout": _BUSY_TIMEOUT_S, "check_same_thread": False}
-        self.engine: Engine = create_engine(self.database_url, echo=echo, connect_args=connect_args)
-        if self._is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        #: Where media files are read and written (:mod:`posekit.store.storage`).
+        self.storage: MediaStorage = (
+            storage if storage is not None else LocalStorage(self.media_root)
+        )
+        url = parse_database_url(database_url or f"sqlite:///{self.root / DB_FILE}")
+        self.database_url = url.render_as_string(hide_password=False)
+        self._is_sqlite = url.get_backend_name() == "sqlite"
+        self._db_file = (
+            Path(url.database).resolve()
+            if self._is_sqlite and url.database not in (None, "", ":memory:")
+            else None
+        )
+        self.engine: Engine = create_store_engine(url, echo=echo)
+        if not self._is_sqlite:
+            check_connection(self.engine)
         #: The backup of the database written before a schema upgrade, if any.
         self.schema_backup = upgrade_database(self.database_url, self.db_path)
         self._templates: dict[int, tuple[int, Skeleton]] = {}
         from posekit.store.media_staging import sweep_stale_staging
 
         sweep_stale_staging(self)  # files of imports killed half-way (never in the database)
-        log.debug("opened workspace %s (%s)", self.root, self.engine.url.render_as_string())
+        log.debug("opened workspace %s (%s)", self.root, shown_url(self.engine.url))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, **options: Any) -> Workspace:
@@ -179,7 +197,7 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
     @property
     def db_path(self) -> Path | None:
         """The SQLite file, or None for another database."""
-        return self.root / DB_FILE if self._is_sqlite else None
+        return self._db_file
 
     # ---------------------------------------------------------- internals
     @contextmanager
@@ -189,11 +207,12 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
         On SQLite the write lock is taken up front (``BEGIN IMMEDIATE``), so a
         check-then-write inside the transaction cannot be overtaken by another
         writer, and a busy database is waited for (busy timeout) rather than
-        failing half-way.
+        failing half-way. On PostgreSQL writers queue on row locks instead
+        (``READ COMMITTED``, :mod:`posekit.store.database`); one aborted by a
+        deadlock is run again as a whole by the public method around it
+        (:func:`posekit.store.database.retrying`).
         """
-        with self.engine.begin() as conn:
-            if self._is_sqlite:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        with write_transaction(self.engine) as conn:
             yield conn
 
     @contextmanager
@@ -207,19 +226,12 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
             raise StoreError(f"{path}: refusing a media path outside {self.media_root}")
         return resolved
 
-    def media_file(self, media_path: str) -> Path:
-        """Absolute path of a stored ``media_path``, checked to be inside ``media/``.
-
-        The check is lexical (:func:`posekit.media.paths.safe_relative_name`), which
-        is cheap enough for listing 100k items; writes additionally resolve symlinks.
-        """
-        try:
-            relative = safe_relative_name(media_path)
-        except UnsafePathError:
-            raise StoreError(
-                f"{media_path!r}: refusing a media path outside {self.media_root}"
-            ) from None
-        return self.media_root / relative
+    def media_file(self, media_path: str) -> Path | None:
+        """The local file of a stored ``media_path``
+        (:meth:`~posekit.store.storage.MediaStorage.local_path`: checked to lie inside
+        the storage, lexically, cheap enough for listing 100k items; writes also resolve
+        symlinks), or None when the storage keeps no local files."""
+        return self.storage.local_path(media_path)
 
     def _item(self, row: Any, extra: Any = _FROM_ROW) -> Item:
         """An :class:`Item` of a row; ``extra``: the decoded ``extra`` where the row
@@ -246,6 +258,10 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
             external_id=row.external_id,
             created_at=row.created_at,
             extra=dict(extra) if extra else {},
+            stage=getattr(row, "stage", None) or "annotation",
+            assignee_id=getattr(row, "assignee_id", None),
+            reviewer_id=getattr(row, "reviewer_id", None),
+            stage_changed_at=getattr(row, "stage_changed_at", None),
         )
         return item
 
@@ -333,7 +349,7 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
     def list_projects(self) -> list[Project]:
         """All projects, by name."""
         with self._read() as conn:
-            rows = conn.execute(select(ProjectRow).order_by(ProjectRow.name)).all()
+            rows = conn.execute(select(ProjectRow).order_by(codepoint_order(ProjectRow.name))).all()
         return [self._project(r) for r in rows]
 
     def delete_project(self, project: Project | str) -> None:
@@ -345,13 +361,15 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
             dataset_ids = select(DatasetRow.id).where(DatasetRow.project_id == project.id)
             item_ids = select(ItemRow.id).where(ItemRow.dataset_id.in_(dataset_ids))
             conn.execute(delete(InstanceRow).where(InstanceRow.item_id.in_(item_ids)))
+            conn.execute(delete(CommentRow).where(CommentRow.item_id.in_(item_ids)))
+            conn.execute(delete(InstanceVersionRow).where(InstanceVersionRow.item_id.in_(item_ids)))
             conn.execute(delete(ItemRow).where(ItemRow.dataset_id.in_(dataset_ids)))
             conn.execute(delete(TrackRow).where(TrackRow.project_id == project.id))
             conn.execute(delete(JobRow).where(JobRow.project_id == project.id))
             conn.execute(delete(VideoRow).where(VideoRow.dataset_id.in_(dataset_ids)))
             conn.execute(delete(DatasetRow).where(DatasetRow.project_id == project.id))
             conn.execute(delete(ProjectRow).where(ProjectRow.id == project.id))
-        shutil.rmtree(self._checked_media_path(self.media_root / str(project.id)), True)
+        self.storage.delete_prefix(str(project.id))
         self._templates.pop(project.id, None)
 
     # ---------------------------------------------------------- datasets
@@ -409,7 +427,7 @@ class Workspace(TrackOperations, InstanceOperations, TemplateChangeOperations):
             rows = conn.execute(
                 select(DatasetRow)
                 .where(DatasetRow.project_id == project.id)
-                .order_by(DatasetRow.name)
+                .order_by(codepoint_order(DatasetRow.name))
             ).all()
         return [dataset_from_row(r) for r in rows]
 
