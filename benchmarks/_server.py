@@ -14,6 +14,21 @@ from pathlib import Path
 import httpx
 
 
+def auth_headers(workspace: Path) -> dict[str, str]:
+    """``Authorization`` with a fresh admin's access token for a server on ``workspace``
+    (every API route needs a logged-in user); ``{}`` for a posekit without logins."""
+    import secrets
+
+    from posekit.store import Workspace
+
+    with Workspace(workspace) as ws:
+        if not hasattr(ws, "create_access_token"):
+            return {}
+        user = ws.create_user(f"bench-{secrets.token_hex(4)}", None, admin=True)
+        token, _ = ws.create_access_token(user.id, "benchmark")
+    return {"Authorization": f"Bearer {token}"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import running_server
+from _server import auth_headers, running_server
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -47,7 +47,7 @@ def main() -> None:
     sample = args.data / "coco-val2017-sample"
     gt = json.loads((sample / "person_keypoints.json").read_text())
     with tempfile.TemporaryDirectory() as tmp, running_server(Path(tmp) / "ws") as url:
-        client = httpx.Client(base_url=url, timeout=60)
+        client = httpx.Client(base_url=url, timeout=60, headers=auth_headers(Path(tmp) / "ws"))
         pid = client.post("/api/projects", json={"name": "bench", "template": "coco17"}).json()[
             "id"
         ]

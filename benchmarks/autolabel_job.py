@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import running_server
+from _server import auth_headers, running_server
 
 from posekit.engines.local import autolabel
 from posekit.skeleton import get_preset
@@ -67,7 +67,10 @@ def main() -> None:
             f"({report.instances} instances)"
         )
 
-        with running_server(Path(tmp) / "served") as url, httpx.Client(base_url=url) as client:
+        with (
+            running_server(Path(tmp) / "served") as url,
+            httpx.Client(base_url=url, headers=auth_headers(Path(tmp) / "served")) as client,
+        ):
             pid = client.get("/api/projects").json()[0]["id"]
             start = time.perf_counter()
             job = client.post(f"/api/projects/{pid}/jobs", json={}).json()

@@ -104,7 +104,11 @@ def run(args: argparse.Namespace) -> dict:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            with httpx.Client(base_url=url, timeout=120) as client:
+            from _server import auth_headers  # benchmarks/
+
+            # Another source tree (--src): its workspace must not be opened by this one.
+            auth = {} if src else auth_headers(workspace)
+            with httpx.Client(base_url=url, timeout=120, headers=auth) as client:
                 pid = client.get("/api/projects").json()[0]["id"]
                 items = client.get(f"/api/projects/{pid}/items").json()["items"]
                 if not items:

@@ -105,13 +105,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
-def _burst(url: str, saves: list[tuple[int, int]], args: argparse.Namespace) -> dict:
+def _burst(
+    url: str, saves: list[tuple[int, int]], args: argparse.Namespace, auth: dict[str, str]
+) -> dict:
     deadline = time.monotonic() + args.seconds
     lock = threading.Lock()
     listing: dict[int, int] = {}
     save_ms: list[float] = []
     save_status: dict[int, int] = {}
-    headers = {"X-Posekit-Client": "benchmark"}
+    headers = {"X-Posekit-Client": "benchmark", **auth}
 
     def lister() -> None:
         with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
@@ -189,7 +191,12 @@ def run(args: argparse.Namespace) -> dict:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the server did not start")
                 time.sleep(0.1)
-            with httpx.Client(base_url=url, timeout=60) as client:
+            # Logged in (a token of a fresh admin), except for another source tree
+            # (--src), whose workspace this tree's store must not open (or migrate).
+            from _server import auth_headers  # benchmarks/
+
+            auth = {} if src else auth_headers(workspace)
+            with httpx.Client(base_url=url, timeout=60, headers=auth) as client:
                 projects = client.get("/api/projects").json()
                 latencies = []
                 for _ in range(args.requests):
@@ -203,7 +210,7 @@ def run(args: argparse.Namespace) -> dict:
                 for item in items["items"]:
                     record = client.get(f"/api/items/{item['id']}").json()["instances"][0]
                     saves.append((record["id"], record["version"]))
-            burst = _burst(url, saves, args)
+            burst = _burst(url, saves, args, auth)
         finally:
             server.terminate()
             server.wait(30)

@@ -273,7 +273,12 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     rng = random.Random(0)
     print(f"load average before: {load()}")
-    with httpx.Client(base_url=url, timeout=60) as http:
+    # Logged in as an admin: a token for the setup calls, a one-time link for Chromium.
+    admin = app.state.posekit.ws.create_user("ui-perf", None, admin=True)
+    token, _ = app.state.posekit.ws.create_access_token(admin.id, "ui_perf")
+    login_link = app.state.posekit.ws.create_login_link(admin.id, ttl_s=600)
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, timeout=60, headers=auth) as http:
         pid = http.get("/api/projects").json()[0]["id"]
         items = http.get(f"/api/projects/{pid}/items").json()["items"]
         for item in items:
@@ -287,7 +292,7 @@ def main() -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         print(f"chromium {browser.version}, headless, viewport 1280x720, {size}")
-        page.goto(url + "/")
+        page.goto(f"{url}/login/link?token={login_link}")  # sets the cookie, then /
         page.wait_for_selector("body[data-page=projects]")
         for h, iid in zip(hashes, ids, strict=True):  # warm: images decoded and cached
             page.evaluate(OPEN_JS, [h, iid])

@@ -125,10 +125,12 @@ def test_server_zip_export_trains_anywhere(shared_data, tmp_path):
 
     from posekit.server.app import create_app
     from posekit.server.settings import Settings
+    from server.auth_helpers import login_admin  # tests/server
 
     ws = _project(tmp_path, shared_data, "coco17")
     app = create_app(Settings(workspace=ws))
     with TestClient(app, base_url="http://127.0.0.1") as client:
+        login_admin(client)
         listing = client.get("/api/projects")
         assert listing.status_code == 200, listing.text
         url = f"/api/projects/{listing.json()[0]['id']}/export"

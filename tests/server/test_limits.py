@@ -21,6 +21,8 @@ from posekit.core import Instance
 from posekit.media import image as image_module
 from posekit.server import Settings, create_app
 
+from .auth_helpers import login_admin
+
 BASE = "http://127.0.0.1:8000"
 HUGE_ID = "99999999999999999999999"
 JSON = {"content-type": "application/json"}
@@ -40,6 +42,7 @@ def _jpeg(size: tuple[int, int] = (64, 48), noise: bool = False) -> bytes:
 def _client(tmp_path: Path, **settings: object) -> Iterator[TestClient]:
     app = create_app(Settings(workspace=tmp_path / "ws", **settings))
     with TestClient(app, base_url=BASE) as client:
+        login_admin(client)
         yield client
 
 

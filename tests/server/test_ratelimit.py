@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from posekit.server import Settings, create_app
 from posekit.server.ratelimit import TokenBuckets, is_editor_save
 
+from .auth_helpers import login_admin
+
 BASE = "http://127.0.0.1:8000"
 
 
@@ -22,6 +24,7 @@ BASE = "http://127.0.0.1:8000"
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(workspace=tmp_path / "ws", rate_limit_per_second=0.01, rate_limit_burst=5)
     with TestClient(create_app(settings), base_url=BASE) as client:
+        login_admin(client)
         yield client
 
 
@@ -90,6 +93,7 @@ def test_clients_have_their_own_buckets():
 def test_rate_limit_zero_turns_it_off(tmp_path: Path):
     settings = Settings(workspace=tmp_path / "ws", rate_limit_per_second=0, rate_limit_burst=1)
     with TestClient(create_app(settings), base_url=BASE) as client:
+        login_admin(client)
         assert {client.get("/api/projects").status_code for _ in range(30)} == {200}
 
 

@@ -19,6 +19,8 @@ from posekit.server import Settings, create_app
 from posekit.server.app import STATIC_DIR
 from posekit.server.security import CLIENT_HEADER, host_is_allowed
 
+from .auth_helpers import login_admin
+
 BASE = "http://127.0.0.1:8000"
 EVIL = {"Origin": "http://evil.example"}
 UI = {"Origin": BASE, CLIENT_HEADER: "ui"}
@@ -34,6 +36,7 @@ def _jpeg() -> bytes:
 def client(tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(Settings(workspace=tmp_path / "ws"))
     with TestClient(app, base_url=BASE) as client:
+        login_admin(client)
         yield client
 
 
@@ -114,6 +117,7 @@ def test_browser_writes_need_the_client_header(client, project):
 def test_allowed_origins_setting(tmp_path: Path):
     settings = Settings(workspace=tmp_path / "ws", allowed_origins=["https://pose.lab.example"])
     with TestClient(create_app(settings), base_url=BASE) as client:
+        login_admin(client)
         headers = {"Origin": "https://pose.lab.example", CLIENT_HEADER: "ui"}
         response = client.post(
             "/api/projects", json={"name": "p", "template": "coco17"}, headers=headers
@@ -150,6 +154,7 @@ def test_allowed_hosts_setting_and_environment(tmp_path: Path, monkeypatch):
     settings = Settings(workspace=tmp_path / "ws")
     assert settings.allowed_hosts == ["pose.lab.example", "*.cluster.example"]
     with TestClient(create_app(settings), base_url=BASE) as client:
+        login_admin(client)
         for host in ("pose.lab.example", "node1.cluster.example:8000"):
             assert client.get("/api/projects", headers={"Host": host}).status_code == 200
         assert (

@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 
 from posekit.server import Settings, create_app
 
+from .auth_helpers import login_admin
+
 NAMES = ["head", "left_hand", "right_hand", "left_foot", "right_foot"]
 XY = [[100, 50], [60, 120], [140, 120], [80, 200], [120, 200]]
 
@@ -42,6 +44,7 @@ def model_dir(tmp_path: Path) -> Path:
 def client(tmp_path: Path, model_dir: Path) -> Iterator[TestClient]:
     app = create_app(Settings(workspace=tmp_path / "ws", model_dirs=[model_dir]))
     with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
+        login_admin(test_client)
         yield test_client
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from .auth_helpers import access_token, bearer, browser_login_url
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -85,6 +87,12 @@ def _crowd(width: int, height: int, names: tuple[str, ...]) -> list[dict[str, An
     return people
 
 
+class _LoggedInUrl(str):
+    """A URL of the app, with ``login_url()``: a one-time login link to open first."""
+
+    login_url: Any
+
+
 @pytest.fixture(scope="module")
 def crowd_url(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[str]:
     """A live server with one image holding a crowd of COCO-WholeBody people; the URL
@@ -119,12 +127,14 @@ def crowd_url(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> It
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=url, timeout=60) as http:
+        with httpx.Client(base_url=url, timeout=60, headers=bearer(access_token(app))) as http:
             pid = http.get("/api/projects").json()[0]["id"]
             item = http.get(f"/api/projects/{pid}/items").json()["items"][0]
             for body in _crowd(item["width"], item["height"], template.keypoints):
                 http.post(f"/api/items/{item['id']}/instances", json=body).raise_for_status()
-        yield f"{url}/#/projects/{pid}/items/{item['id']}?filter=all&order=name"
+        view = _LoggedInUrl(f"{url}/#/projects/{pid}/items/{item['id']}?filter=all&order=name")
+        view.login_url = lambda: browser_login_url(app, url)
+        yield view
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -177,6 +187,7 @@ def test_repaired_layers_equal_a_redraw_from_scratch(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
+        page.goto(crowd_url.login_url())
         page.goto(crowd_url)
         page.wait_for_selector("body[data-page=annotate]")
         _drag_some(page, 4)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from .auth_helpers import browser_login_url
 from .test_ui_e2e import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, LiveServer
 
 IMAGE = "000000000785.jpg"  # one skier, 640x425
@@ -68,13 +69,14 @@ def browser(server: LiveServer) -> Iterator[Any]:
             chromium.close()
 
 
-def _new_page(browser: Any) -> Any:
+def _new_page(browser: Any, server: LiveServer) -> Any:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.on("dialog", lambda dialog: dialog.dismiss())
+    page.goto(browser_login_url(server.app, server.url))  # logged in, then at /
     return page
 
 
@@ -124,7 +126,7 @@ def _open_item(page: Any, server: LiveServer, project_id: int, item_id: int) -> 
 
 
 def test_custom_template_then_changed_after_labeling(browser: Any, server: LiveServer) -> None:
-    page = _new_page(browser)
+    page = _new_page(browser, server)
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-page=projects]")
     # The preset choice defaults to COCO-17.
@@ -170,7 +172,7 @@ def test_custom_template_then_changed_after_labeling(browser: Any, server: LiveS
     assert len(labeled["keypoints"]) == 5 and all(v > 0 for v in labeled["visibility"])
 
     # A second editor holds the item in the old layout.
-    other = _new_page(browser)
+    other = _new_page(browser, server)
     _open_item(other, server, pid, item_id)
     (held,) = _live(other)
 
@@ -244,7 +246,7 @@ def test_autolabel_dialog_with_a_chosen_model(browser: Any, server: LiveServer) 
     pid = created["id"]
     item_id = _upload(server, pid)
 
-    page = _new_page(browser)
+    page = _new_page(browser, server)
     page.goto(f"{server.url}/#/projects/{pid}")
     page.wait_for_selector("body[data-page=project]")
     page.click("#autolabel-button")

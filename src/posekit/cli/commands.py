@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from posekit.cli.user_commands import cmd_users
 from posekit.pipeline.options import AutolabelOptions
 
 __all__ = ["COMMANDS", "CliError"]
@@ -62,10 +63,22 @@ def _progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int 
 
 
 # ---------------------------------------------------------------------------- commands
-def _workspace(args: argparse.Namespace):
+def _workspace(args: argparse.Namespace, path: Any = None):
+    """The workspace of ``--workspace`` (or ``path``) on the database of ``--database-url``."""
     from posekit.store import Workspace
+    from posekit.store.database import DatabaseUnavailableError
 
-    return Workspace(args.workspace)
+    try:
+        return Workspace(
+            path if path is not None else args.workspace,
+            database_url=getattr(args, "database_url", None),
+        )
+    except DatabaseUnavailableError as exc:
+        raise CliError(_database_url_problem(exc)) from None
+
+
+def _database_url_problem(exc: Exception) -> str:
+    return f"{exc} (the database is set by --database-url or $POSEKIT_DATABASE_URL)"
 
 
 def _template(spec: str | None):
@@ -183,13 +196,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from posekit.formats.coco import write_coco
     from posekit.render import render_coco
     from posekit.skeleton import get_preset
-    from posekit.store import NotFoundError, Workspace, import_images, project_to_dataset
+    from posekit.store import NotFoundError, import_images, project_to_dataset
 
     out = Path(args.output)
     if not args.no_serve:
         _check_port(args.host, args.port)  # before the model run, not after it
     images = demo_images()
-    ws = Workspace(out)
+    ws = _workspace(args, out)
     try:
         try:
             project = ws.get_project("demo")
@@ -214,7 +227,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ws.close()
     if args.no_serve:
         return 0
-    return _serve(out, args.host, args.port)
+    return _serve(out, args.host, args.port, getattr(args, "database_url", None))
 
 
 def _check_port(host: str, port: int) -> None:
@@ -236,11 +249,11 @@ def _check_port(host: str, port: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     workspace = args.workspace or os.environ.get("POSEKIT_WORKSPACE") or "posekit-data"
-    return _serve(Path(workspace), args.host, args.port)
+    return _serve(Path(workspace), args.host, args.port, getattr(args, "database_url", None))
 
 
-def _serve(workspace: Path, host: str, port: int) -> int:
-    """Run the web app on ``workspace`` until interrupted."""
+def _serve(workspace: Path, host: str, port: int, database_url: str | None = None) -> int:
+    """Run the web app on ``workspace`` (its database: ``database_url``) until interrupted."""
     try:
         import uvicorn
 
@@ -251,11 +264,31 @@ def _serve(workspace: Path, host: str, port: int) -> int:
             "(pip install -e .)"
         ) from None
     if host not in ("127.0.0.1", "localhost", "::1"):
-        _say(f"warning: listening on {host}: anyone who can reach it can edit (there is no login)")
+        _say(
+            f"warning: listening on {host}: everyone who can reach it sees the login page; "
+            "put it behind HTTPS (a TLS proxy) before passwords cross a network"
+        )
     _check_port(host, port)
-    app = create_app(Settings(workspace=workspace, host=host, port=port))
+    from posekit.store.database import DatabaseUnavailableError
+
+    try:
+        app = create_app(
+            Settings(workspace=workspace, host=host, port=port, database_url=database_url)
+        )
+    except DatabaseUnavailableError as exc:
+        raise CliError(_database_url_problem(exc)) from None
     shown = f"[{host}]" if ":" in host else host
+    if database_url:
+        from posekit.store.database import shown_url
+
+        _say(f"posekit: database {shown_url(database_url)}")
     _say(f"posekit: serving workspace {workspace} at http://{shown}:{port}/ (Ctrl-C to stop)")
+    from posekit.cli.login_link import serve_login_link
+
+    state = app.state.posekit
+    link = serve_login_link(state.ws, host, port, ttl_s=state.settings.login_link_ttl_s, say=_say)
+    if link:
+        _say(f"Open {link}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
 
@@ -416,12 +449,15 @@ def cmd_autolabel(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from posekit.store import export
 
+    if args.with_authors and args.format != "coco":
+        raise CliError(f"--with-authors: only --format coco carries authors, not {args.format}")
     ws = _workspace(args)
     project = ws.get_project(args.project)
     # No --status: the format's default statuses (the one export policy, in the library).
     report = export(
         ws, project, args.output, format=args.format, dataset=args.dataset, statuses=args.status,
         min_score=args.min_score, images="all" if args.all_images else "labeled",
+        with_authors=args.with_authors,
     )  # fmt: skip
     _say(f"exported {args.project!r} as {args.format}: {report.summary()}")
     return 0
@@ -511,4 +547,5 @@ COMMANDS = {
     "render": cmd_render,
     "templates": cmd_templates,
     "models": cmd_models,
+    "users": cmd_users,
 }

@@ -17,6 +17,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
 
+from posekit.server.authz import Permission, allow
+
 __all__ = ["install_docs", "swagger_ui_dir"]
 
 _PAGE = """<!doctype html>
@@ -87,13 +89,13 @@ def install_docs(app: FastAPI) -> None:
 
     folder = swagger_ui_dir()
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=[allow(Permission.PUBLIC)])
     def docs() -> HTMLResponse:
         if folder is None:
             return HTMLResponse(_operations_page(app))
         return HTMLResponse(_PAGE.format(title=html.escape(app.title)))
 
-    @app.get("/docs/init.js", include_in_schema=False)
+    @app.get("/docs/init.js", include_in_schema=False, dependencies=[allow(Permission.PUBLIC)])
     def docs_init() -> Response:
         return Response(_INIT, media_type="text/javascript")
 

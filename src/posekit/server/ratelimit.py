@@ -8,6 +8,10 @@ Saves from the editor are never refused: creating, updating and deleting instanc
 and reviewing an item (:func:`is_editor_save`) do not take tokens. Nor do the UI's
 static files and ``/api/health``. The buckets live in the event loop's thread (the
 middleware runs there), so no lock is needed.
+
+:class:`LoginLimiter` is separate: it counts *failed* logins per username and per
+client address and refuses further attempts (429) once either reaches its limit
+within the window, so that passwords cannot be guessed at speed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,7 +27,7 @@ from collections.abc import Callable
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["RateLimit", "TokenBuckets", "is_editor_save"]
+__all__ = ["LoginLimiter", "RateLimit", "TokenBuckets", "is_editor_save"]
 
 _SAVES = (
     ("POST", re.compile(r"^/api/items/[^/]+/(instances|review)/?$")),
@@ -109,3 +114,70 @@ class RateLimit:
             headers={"Retry-After": str(retry_after)},
         )
         await response(scope, receive, send)
+
+
+class LoginLimiter:
+    """Failed logins by username and by client address within a sliding window.
+
+    Args:
+        max_failures: Failures of one key within ``window_s`` after which attempts
+            are refused until the oldest of them is ``window_s`` old.
+        window_s: The window, seconds.
+        clock: The time source (tests pass a fake one).
+
+    Example:
+        >>> limiter = LoginLimiter(max_failures=2, window_s=60)
+        >>> limiter.fail("alice", "10.0.0.1"); limiter.fail("alice", "10.0.0.2")
+        >>> limiter.retry_after("alice", "10.0.0.3") > 0
+        True
+    """
+
+    def __init__(
+        self, max_failures: int, window_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_failures = max(1, int(max_failures))
+        self.window_s = float(window_s)
+        self.clock = clock
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _keys(username: str, address: str) -> tuple[str, str]:
+        return f"user:{username.strip().lower()}", f"addr:{address}"
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(key, ()) if now - t < self.window_s]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def retry_after(self, username: str, address: str) -> float:
+        """0.0 if an attempt may be made, else the seconds until one may."""
+        now = self.clock()
+        wait = 0.0
+        with self._lock:
+            for key in self._keys(username, address):
+                times = self._recent(key, now)
+                if len(times) >= self.max_failures:
+                    wait = max(wait, times[-self.max_failures] + self.window_s - now)
+        return wait
+
+    def fail(self, username: str, address: str) -> None:
+        """Count a failed attempt for the username and the address."""
+        now = self.clock()
+        with self._lock:
+            for key in self._keys(username, address):
+                times = self._recent(key, now)
+                times.append(now)
+                self._failures[key] = times[-self.max_failures :]
+                self._failures.move_to_end(key)
+            while len(self._failures) > MAX_CLIENTS:
+                self._failures.popitem(last=False)
+
+    def succeed(self, username: str, address: str) -> None:
+        """Forget the failures of the username and the address (a successful login)."""
+        with self._lock:
+            for key in self._keys(username, address):
+                self._failures.pop(key, None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -22,7 +22,11 @@ class Settings(BaseSettings):
 
     Attributes:
         workspace: Workspace folder (database and media), created if missing.
-        host: Interface to listen on; loopback by default (the app has no login).
+        database_url: The workspace's database, e.g.
+            ``postgresql+psycopg://user:password@host:5432/posekit`` (env
+            ``POSEKIT_DATABASE_URL``, as for the CLI); None: SQLite ``posekit.db`` in the
+            workspace folder. Never logged with its password.
+        host: Interface to listen on; loopback by default.
         port: TCP port.
         max_upload_bytes: Largest accepted uploaded file (image or COCO json).
         max_request_bytes: Largest accepted multipart body (an upload or import, all
@@ -60,11 +64,26 @@ class Settings(BaseSettings):
             folders of them, Ultralytics ``*.pt`` files) offered by ``GET /api/models``
             next to the local Hugging Face cache. Env ``POSEKIT_MODEL_DIRS``: separated
             by commas or the OS path separator.
+        session_ttl_hours: How long a login lasts (default 7 days: a team member logs
+            in about once a week); the browser drops the cookie then and the server no
+            longer accepts the session. Logging out, or disabling the user, ends it
+            at once.
+        secure_cookies: ``auto``: the session cookie is ``Secure`` when the request came
+            over HTTPS (behind a TLS proxy: run uvicorn with ``--proxy-headers``);
+            ``always``: always ``Secure`` (the browser then sends it over HTTPS only).
+        login_max_failures: Failed logins for one username, or from one client address,
+            within ``login_failure_window_s`` before further attempts get 429 (with
+            ``Retry-After``) until the window has passed; a successful login resets the
+            username's and the address's count.
+        login_failure_window_s: The window of ``login_max_failures``, seconds.
+        login_link_ttl_s: How long a one-time login link (printed by ``posekit serve`` /
+            ``posekit demo``, or made by an admin) stays valid.
     """
 
     model_config = SettingsConfigDict(env_prefix="POSEKIT_", extra="ignore")
 
     workspace: Path = Path("posekit-data")
+    database_url: str | None = Field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_upload_bytes: int = Field(64 * 1024 * 1024, gt=0)
@@ -85,6 +104,11 @@ class Settings(BaseSettings):
         default_factory=lambda: {"blazepose": {"refine_passes": 0}}
     )
     model_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    session_ttl_hours: float = Field(7 * 24.0, gt=0)
+    secure_cookies: Literal["auto", "always"] = "auto"
+    login_max_failures: int = Field(5, ge=1)
+    login_failure_window_s: float = Field(900.0, gt=0)
+    login_link_ttl_s: float = Field(3600.0, gt=0)
 
     @field_validator("model_dirs", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from posekit.server.authz import Permission, allow
 from posekit.server.deps import JSONRoute, errors
 from posekit.server.schemas import FormatOut, HealthOut, TemplateOut, TemplateSummaryOut
 from posekit.store import NotFoundError
@@ -11,7 +12,7 @@ from posekit.store import NotFoundError
 router = APIRouter(prefix="/api", tags=["meta"], route_class=JSONRoute)
 
 
-@router.get("/health", response_model=HealthOut)
+@router.get("/health", response_model=HealthOut, dependencies=[allow(Permission.PUBLIC)])
 def health() -> HealthOut:
     """Liveness check with the posekit version."""
     from posekit import __version__
@@ -19,7 +20,12 @@ def health() -> HealthOut:
     return HealthOut(status="ok", version=__version__)
 
 
-@router.get("/templates", response_model=list[TemplateSummaryOut], tags=["templates"])
+@router.get(
+    "/templates",
+    response_model=list[TemplateSummaryOut],
+    tags=["templates"],
+    dependencies=[allow(Permission.USER)],
+)
 def list_templates() -> list[TemplateSummaryOut]:
     """The shipped template presets."""
     from posekit.skeleton import get_preset, list_presets
@@ -36,7 +42,11 @@ def list_templates() -> list[TemplateSummaryOut]:
 
 
 @router.get(
-    "/templates/{name}", response_model=TemplateOut, responses=errors(404), tags=["templates"]
+    "/templates/{name}",
+    response_model=TemplateOut,
+    responses=errors(404),
+    tags=["templates"],
+    dependencies=[allow(Permission.USER)],
 )
 def get_template(name: str) -> TemplateOut:
     """One preset template."""
@@ -48,7 +58,12 @@ def get_template(name: str) -> TemplateOut:
         raise NotFoundError(str(exc)) from None
 
 
-@router.get("/formats", response_model=list[FormatOut], tags=["formats"])
+@router.get(
+    "/formats",
+    response_model=list[FormatOut],
+    tags=["formats"],
+    dependencies=[allow(Permission.USER)],
+)
 def list_formats() -> list[FormatOut]:
     """The dataset file formats (the format table, :mod:`posekit.formats.registry`):
     what each carries, whether it can be imported (``can_read``) and exported

@@ -14,7 +14,7 @@ export class ApiError extends Error {
 // (a page of another site cannot add it to a form post), see posekit.server.security.
 const CLIENT_HEADERS = { "X-Posekit-Client": "ui" };
 
-async function request(method, url, body, { form = false } = {}) {
+export async function request(method, url, body, { form = false } = {}) {
   const init = { method, headers: { ...CLIENT_HEADERS } };
   if (body !== undefined) {
     if (form) init.body = body;
@@ -24,11 +24,20 @@ async function request(method, url, body, { form = false } = {}) {
     }
   }
   const response = await fetch(url, init);
+  // Not logged in (or the session ended): to the login page, then back here.
+  if (response.status === 401 && !url.startsWith("/api/auth/login")) toLogin();
   if (response.status === 204) return null;
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await response.json() : await response.text();
   if (!response.ok) throw new ApiError(response.status, data, url);
   return data;
+}
+
+/** Open the login page; after logging in the browser comes back to this view. */
+export function toLogin() {
+  if (location.pathname === "/login") return;
+  const next = location.hash ? `?next=${encodeURIComponent(location.hash)}` : "";
+  location.assign(`/login${next}`);
 }
 
 const q = (params) => {
@@ -43,6 +52,9 @@ const q = (params) => {
 };
 
 export const api = {
+  // Login and the logged-in user (posekit.server.routes.auth); see me.js.
+  me: () => request("GET", "/api/auth/me"),
+  logout: () => request("POST", "/api/auth/logout"),
   templates: () => request("GET", "/api/templates"),
   formats: () => request("GET", "/api/formats"),
   projects: () => request("GET", "/api/projects"),

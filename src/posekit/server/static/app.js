@@ -17,6 +17,7 @@ import { api } from "./api.js";
 import { AnnotationView } from "./annotate.js";
 import { clear, el, toast } from "./dom.js";
 import { renderProjectList, renderProjectPage } from "./projects.js";
+import { installMe } from "./me.js";
 import { VideoView } from "./video_view.js";
 
 const root = document.getElementById("app");
@@ -149,4 +150,5 @@ window.posekit = {
 };
 
 window.addEventListener("hashchange", route);
+installMe(root); // the logged-in user in the header; controls hidden by role
 route();
