@@ -197,8 +197,17 @@ class ItemOut(LibraryModel):
     status: ItemStatus
     num_instances: int
     num_predicted: int
+    num_rejected: int = Field(0, description="rejected instances (not counted as labeled)")
     min_score: float | None
     has_media: bool
+    stage: Literal["annotation", "review", "done"] = Field(
+        "annotation", description="team workflow stage: annotation -> review -> done"
+    )
+    assignee: str | None = Field(None, description="username of the assigned annotator")
+    assignee_id: int | None = None
+    reviewer: str | None = Field(None, description="username of the reviewer who took it")
+    reviewer_id: int | None = None
+    open_comments: int = Field(0, description="unresolved comment threads on the item")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -273,6 +282,9 @@ class InstanceIn(_Float32Checked, InstanceFields):
     produced_by: dict[str, Any] | None = Field(
         None, description="read-only in answers; ignored here (an echoed answer is accepted)"
     )
+    author_id: int | None = Field(
+        None, description="read-only in answers; ignored here (the caller is the author)"
+    )
 
     def to_instance(self) -> Instance:
         return Instance(
@@ -332,6 +344,7 @@ class InstanceOut(LibraryModel, InstanceFields):
     item_id: int
     version: int
     extra: dict[str, Any] | None = Field(None, exclude=True)
+    author_id: int | None = Field(None, description="who wrote this version (users.id)")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

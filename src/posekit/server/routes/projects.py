@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from posekit.server.auth import CurrentUser
+from posekit.server.authz import Permission, allow
 from posekit.server.deps import DatabaseId, JSONRoute, State, errors
 from posekit.server.schemas import (
     DatasetCreate,
@@ -51,10 +53,12 @@ def _detail(state: State, project_id: DatabaseId) -> ProjectDetailOut:
     )
 
 
-@router.get("/projects", response_model=list[ProjectOut])
-def list_projects(state: State) -> list[ProjectOut]:
-    """All projects, by name, with item and instance counts."""
+@router.get("/projects", response_model=list[ProjectOut], dependencies=[allow(Permission.USER)])
+def list_projects(state: State, user: CurrentUser) -> list[ProjectOut]:
+    """The projects you are a member of (an admin: all), by name, with item and
+    instance counts."""
     counts = project_counts(state.ws)
+    mine = None if user.is_admin else state.ws.roles_of(user.id)
     return [
         ProjectOut(
             id=p.id,
@@ -64,11 +68,16 @@ def list_projects(state: State) -> list[ProjectOut]:
             num_instances=counts.get(p.id, (0, 0))[1],
         )
         for p in state.ws.list_projects()
+        if mine is None or p.id in mine
     ]
 
 
 @router.post(
-    "/projects", response_model=ProjectDetailOut, status_code=201, responses=errors(409, 422)
+    "/projects",
+    response_model=ProjectDetailOut,
+    status_code=201,
+    responses=errors(409, 422),
+    dependencies=[allow(Permission.ADMIN)],
 )
 def create_project(body: ProjectCreate, state: State) -> ProjectDetailOut:
     """Create a project from a preset (``template``) or a custom template
@@ -87,7 +96,12 @@ def create_project(body: ProjectCreate, state: State) -> ProjectDetailOut:
     return _detail(state, project.id)
 
 
-@router.get("/projects/{project_id}", response_model=ProjectDetailOut, responses=errors(404))
+@router.get(
+    "/projects/{project_id}",
+    response_model=ProjectDetailOut,
+    responses=errors(404),
+    dependencies=[allow(Permission.VIEW)],
+)
 def get_project(project_id: DatabaseId, state: State) -> ProjectDetailOut:
     """A project with its template and datasets."""
     return _detail(state, project_id)
@@ -98,6 +112,7 @@ def get_project(project_id: DatabaseId, state: State) -> ProjectDetailOut:
     response_model=DatasetOut,
     status_code=201,
     responses=errors(404, 409, 422),
+    dependencies=[allow(Permission.MANAGE)],
 )
 def create_dataset(project_id: DatabaseId, body: DatasetCreate, state: State) -> DatasetOut:
     """Create a dataset in a project."""
@@ -106,7 +121,12 @@ def create_dataset(project_id: DatabaseId, body: DatasetCreate, state: State) ->
     return DatasetOut(id=dataset.id, name=dataset.name, num_items=0)
 
 
-@router.get("/projects/{project_id}/items", response_model=ItemPageOut, responses=errors(404, 422))
+@router.get(
+    "/projects/{project_id}/items",
+    response_model=ItemPageOut,
+    responses=errors(404, 422),
+    dependencies=[allow(Permission.VIEW)],
+)
 def list_items(
     project_id: DatabaseId,
     state: State,
@@ -124,8 +144,23 @@ def list_items(
     ),
     offset: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=1000),
+    stage: Literal["annotation", "review", "done"] | None = Query(
+        None, description="only items in this workflow stage"
+    ),
+    assignee: str | None = Query(
+        None, max_length=100, description="only items assigned to this username, or 'none'"
+    ),
+    open_comments: bool | None = Query(
+        None, description="true: only items with unresolved comments; false: only without"
+    ),
 ) -> ItemPageOut:
-    """One page of a project's items."""
+    """One page of a project's items (filters combine)."""
+    from posekit.server.routes.workflow import user_id_of
+    from posekit.store.queries import UNASSIGNED
+
+    assignee_filter: int | str | None = assignee
+    if assignee is not None and assignee != UNASSIGNED:
+        assignee_filter = user_id_of(state, assignee, "assignee")
     total, page = item_summaries(
         state.ws,
         project_id,
@@ -134,5 +169,8 @@ def list_items(
         order=order,
         offset=offset,
         limit=limit,
+        stage=stage,
+        assignee=assignee_filter,
+        open_comments=open_comments,
     )
     return ItemPageOut(total=total, items=[ItemOut.model_validate(s) for s in page])

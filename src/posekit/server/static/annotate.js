@@ -11,10 +11,11 @@
 
 import { api } from "./api.js";
 import { clear, el, toast } from "./dom.js";
-import { EditMethods } from "./edits.js";
+import { boxHandles, EditMethods } from "./edits.js";
 import { copyData, HistoryMethods } from "./history.js";
 import { InputMethods } from "./input.js";
 import { PanelMethods } from "./panel.js";
+import { attachWorkflow } from "./queue.js";
 import { Renderer } from "./render.js";
 import { SyncMethods } from "./sync.js";
 import { ViewportMethods } from "./viewport.js";
@@ -96,6 +97,8 @@ export class AnnotationView {
     this.image = image;
     for (const inst of detail.instances) this.addServerRecord(inst);
     this.build();
+    // Team workflow: stage, submit / review buttons and comments (queue.js).
+    attachWorkflow(this).catch((error) => toast(error.message, "error"));
     this.fit();
     this.renderNow();
     this.perf.openMs = performance.now() - startedAt;
@@ -167,11 +170,15 @@ export class AnnotationView {
       }),
       box: button("Box B", "Draw a box for a new instance", () => this.setTool("box"), {
         "data-tool": "box",
+        "data-needs": "annotate",
       }),
       place: button("Place P", "Place missing points", () => this.startPlacing(), {
         "data-tool": "place",
+        "data-needs": "annotate",
       }),
     };
+    // Hidden for roles that cannot edit (me.js, style.css); the server refuses anyway.
+    const ANNOTATE = { "data-needs": "annotate" };
     this.saveStatus = el("span", { id: "save-status", class: "save-status" });
     const navLabel = this.nav
       ? `${this.nav.label} ${this.nav.index + 1} / ${this.nav.ids.length}`
@@ -184,17 +191,21 @@ export class AnnotationView {
       el("span", { class: "sep" }),
       ...Object.values(this.toolButtons),
       el("span", { class: "sep" }),
-      button("Template T", "Place the template skeleton in the selected box", () =>
-        this.placeTemplate(),
+      button(
+        "Template T",
+        "Place the template skeleton in the selected box",
+        () => this.placeTemplate(),
+        ANNOTATE,
       ),
       button("Assist A", "AI-assist in the selected box", () => this.assist(), {
         id: "assist-button",
+        "data-needs": "annotate",
       }),
-      button("Mirror M", "Swap left/right labels", () => this.mirror()),
-      button("Delete", "Delete the selected instance (Del)", () => this.deleteActive()),
+      button("Mirror M", "Swap left/right labels", () => this.mirror(), ANNOTATE),
+      button("Delete", "Delete the selected instance (Del)", () => this.deleteActive(), ANNOTATE),
       el("span", { class: "sep" }),
-      button("Accept Y", "Accept prediction(s)", () => this.review("accepted")),
-      button("Reject X", "Reject prediction(s)", () => this.review("rejected")),
+      button("Accept Y", "Accept prediction(s)", () => this.review("accepted"), ANNOTATE),
+      button("Reject X", "Reject prediction(s)", () => this.review("rejected"), ANNOTATE),
       el("span", { class: "sep" }),
       button("Undo", "Ctrl+Z", () => this.undo()),
       button("Redo", "Ctrl+Shift+Z", () => this.redo()),
@@ -288,7 +299,9 @@ export class AnnotationView {
   }
 
   scene(precise = false) {
-    const dragKeys = this.pointer && this.pointer.kind === "drag" ? this.pointer.keys : null;
+    const kind = this.pointer && this.pointer.kind;
+    const dragKeys = kind === "drag" || kind === "resize" ? this.pointer.keys : null;
+    const activeBox = this.activeBox();
     return {
       precise,
       dpr: this.dpr,
@@ -303,7 +316,10 @@ export class AnnotationView {
       dynamicKeys: dragKeys,
       draftBox: this.pointer && this.pointer.kind === "box" ? this.pointer.box : null,
       rubber: this.pointer && this.pointer.kind === "rubber" ? this.pointer.rect : null,
+      boxHandles: activeBox ? Object.values(boxHandles(activeBox.box)) : null,
       cursorHint: this.cursorHint(),
+      // Keypoints with open comments (comments.js), in image pixels.
+      marks: this.commentMarks ? this.commentMarks() : null,
     };
   }
 
@@ -376,6 +392,7 @@ export class AnnotationView {
   afterSelection() {
     this.invalidate();
     this.updatePanel();
+    if (this.onSelectionChange) this.onSelectionChange();
   }
 
   selectedPairs() {

@@ -4,6 +4,7 @@
 
 import { clear, el } from "./dom.js";
 import { NEXT_VIS } from "./edits.js";
+import { historySection } from "./history_panel.js";
 import { LOW_SCORE } from "./render.js";
 
 const VIS_LABEL = { 2: "visible", 1: "occluded", 0: "not labeled" };
@@ -11,7 +12,12 @@ const VIS_LABEL = { 2: "visible", 1: "occluded", 0: "not labeled" };
 export class PanelMethods {
   updatePanel() {
     if (!this.side) return;
+    // The workflow panel (queue.js) stays on top: the same node, its focus kept.
+    const panel = this.workflowPanel;
+    const focused = panel && panel.contains(document.activeElement) ? document.activeElement : null;
     const side = clear(this.side);
+    if (panel) side.append(panel);
+    if (focused) focused.focus({ preventScroll: true });
     const live = this.live();
     side.append(el("h3", { text: `Instances (${live.length})` }));
     side.append(this.scoreFilter());
@@ -112,6 +118,8 @@ export class PanelMethods {
         ),
       );
     }
+    const history = historySection(this, rec);
+    if (history) side.append(history);
   }
 
   /** "Hide predictions below S" (kept in localStorage) and a button rejecting them. */

@@ -4,6 +4,7 @@ import { api } from "./api.js";
 import { openAutolabelDialog } from "./autolabel_dialog.js";
 import { clear, el, toast } from "./dom.js";
 import { assistControl } from "./model_choice.js";
+import { workflowSection } from "./queue.js";
 import { openTemplateEditor } from "./template_editor.js";
 import { videoSection } from "./video_list.js";
 
@@ -33,6 +34,7 @@ function exportLinks(project, statuses, table) {
       el("a", {
         class: "button",
         id: `export-${format.name}`,
+        "data-needs": "manage",
         // YOLO: a real validation split (a fifth of the images), not val = train.
         href: api.exportUrl(project.id, format.name, statuses, YOLO_SPLIT[format.name] || {}),
         download: "",
@@ -78,6 +80,7 @@ export async function renderProjectList(root, { go }) {
     "form",
     {
       class: "new-project",
+      "data-needs": "admin",
       onsubmit: async (e) => {
         e.preventDefault();
         try {
@@ -109,7 +112,7 @@ export async function renderProjectList(root, { go }) {
     el("header", { class: "page-head" }, el("h1", { text: "posekit" })),
     el("h2", { text: "Projects" }),
     list,
-    el("h2", { text: "New project" }),
+    el("h2", { text: "New project", "data-needs": "admin" }),
     form,
   );
 }
@@ -134,11 +137,12 @@ export async function renderProjectPage(root, project, opts) {
       el("a", { href: `#/projects/${project.id}?filter=${f}`, class: f === filter ? "on" : "" }, f),
     ),
   );
-  const assistSlot = el("span", { id: "assist-slot" });
-  const jobBox = el("div", { class: "job", id: "job-box" });
+  const assistSlot = el("span", { id: "assist-slot", "data-needs": "manage" });
+  const jobBox = el("div", { class: "job", id: "job-box", "data-needs": "manage" });
   // The page exports what the grid shows: accepted and predicted instances.
   const exportStatuses = ["accepted", "predicted"];
   const formatTable = await formats();
+  const workflow = await workflowSection(project, opts); // queues, assignment, filters
   const files = el("input", { type: "file", multiple: true, accept: "image/*" });
   files.addEventListener("change", async () => {
     if (!files.files.length) return;
@@ -189,16 +193,17 @@ export async function renderProjectPage(root, project, opts) {
       { class: "actions" },
       el(
         "button",
-        { type: "button", id: "review-button", onclick: () => opts.startReview() },
+        { type: "button", id: "review-button", "data-needs": "annotate", onclick: () => opts.startReview() },
         "Review queue (lowest confidence first)",
       ),
       ...exportLinks(project, exportStatuses, formatTable),
-      el("label", { class: "button" }, "Upload images", files),
+      el("label", { class: "button", id: "upload-button", "data-needs": "manage" }, "Upload images", files),
       el(
         "button",
         {
           type: "button",
           id: "edit-template",
+          "data-needs": "manage",
           onclick: () =>
             openTemplateEditor({
               mode: "project",
@@ -212,6 +217,7 @@ export async function renderProjectPage(root, project, opts) {
       jobBox,
     ),
     videos.node,
+    workflow.node,
     el("div", { class: "grid-head" }, tabs, counter),
     grid,
     more,
@@ -225,9 +231,11 @@ export async function renderProjectPage(root, project, opts) {
   let offset = 0;
   let ids = [];
   const loadPage = async () => {
-    const page = await api.items(project.id, { filter, order: "name", offset, limit: PAGE });
+    const query = { filter, order: "name", offset, limit: PAGE, ...workflow.params };
+    const page = await api.items(project.id, query);
     for (const item of page.items) {
-      grid.append(videos.card(item) || itemCard(item, () => opts.openItem(item.id, ids, filter)));
+      const card = videos.card(item) || itemCard(item, () => opts.openItem(item.id, ids, filter));
+      grid.append(workflow.decorate(card, item));
       ids.push(item.id);
     }
     offset += page.items.length;
@@ -282,12 +290,18 @@ export function jobLabel(job) {
   return `${job.status}${failures}${error}`;
 }
 
+/** The card's count: predictions to review, else labeled people (rejected ones are not
+ * labels: an image whose every instance was rejected says so). */
+export function cardBadge(item) {
+  const rejected = item.num_rejected || 0;
+  const labeled = item.num_instances - item.num_predicted - rejected;
+  if (item.num_predicted) return `${item.num_predicted} predicted`;
+  if (labeled > 0) return `${labeled} labeled`;
+  return rejected ? `${rejected} rejected` : "";
+}
+
 function itemCard(item, open) {
-  const badge = item.num_predicted
-    ? `${item.num_predicted} predicted`
-    : item.num_instances
-      ? `${item.num_instances} labeled`
-      : "";
+  const badge = cardBadge(item);
   const score = item.min_score === null || item.min_score === undefined ? "" : item.min_score;
   return el(
     "a",

@@ -460,6 +460,32 @@ export class Renderer {
       ctx.fillRect(x1, y1, x2 - x1, y2 - y1);
       ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     }
+    if (scene.marks && scene.marks.length) {
+      // Keypoints with open review comments: a red ring around each.
+      ctx.setLineDash([]);
+      ctx.strokeStyle = "#ff1744";
+      ctx.lineWidth = 2;
+      for (const mark of scene.marks) {
+        ctx.beginPath();
+        ctx.arc(mark.x * view.scale + view.tx, mark.y * view.scale + view.ty, 11, 0, 2 * Math.PI);
+        ctx.stroke();
+      }
+      ctx.setLineDash([4, 3]);
+      ctx.lineWidth = 1.5;
+    }
+    if (scene.boxHandles) {
+      // Resize handles of the selected instance's box: small squares, drag to resize.
+      ctx.setLineDash([]);
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = "#111";
+      ctx.fillStyle = "#fff";
+      for (const [x, y] of scene.boxHandles) {
+        const sx = x * view.scale + view.tx;
+        const sy = y * view.scale + view.ty;
+        ctx.fillRect(sx - 3.5, sy - 3.5, 7, 7);
+        ctx.strokeRect(sx - 3.5, sy - 3.5, 7, 7);
+      }
+    }
     if (scene.cursorHint) {
       const { x, y, text } = scene.cursorHint;
       ctx.setLineDash([]);
