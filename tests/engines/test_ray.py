@@ -86,7 +86,7 @@ def test_server_jobs_choose_the_engine(tmp_path: Path, monkeypatch: pytest.Monke
 
     calls = []
 
-    def fake_ray_engine(ws, project, options, *, progress=None, should_stop=None):
+    def fake_ray_engine(ws, project, options, *, progress=None, should_stop=None, author_id=None):
         calls.append(options)
         progress(0, 0)
         return AutolabelReport(device="detector: cpu, pose: cpu (2 Ray workers)")

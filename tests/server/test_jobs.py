@@ -28,10 +28,12 @@ class FakeEngine:
         self.step = threading.Event()
         self.started = threading.Event()
         self.calls: list[tuple[str, AutolabelOptions]] = []
+        self.authors: list[int | None] = []
         self.fail: Exception | None = None
 
-    def __call__(self, ws, project, options, *, progress=None, should_stop=None):
+    def __call__(self, ws, project, options, *, progress=None, should_stop=None, author_id=None):
         self.calls.append((project, options))
+        self.authors.append(author_id)
         self.started.set()
         if self.fail is not None:
             raise self.fail
@@ -93,6 +95,12 @@ def test_a_job_runs_with_progress_and_its_report(manager, ws, engine):
     assert [j.id for j in manager.list()] == [job.id]
     assert [j.id for j in manager.list(job.project_id)] == [job.id]
     assert manager.list(project_id=-1) == []
+
+
+def test_the_submitting_user_is_the_author_of_the_job(manager, ws, engine):
+    job = manager.submit(_project(ws, "p0"), "autolabel", {}, author_id=7)
+    assert manager.wait(job.id, timeout=10).status == "done"
+    assert engine.authors == [7]
 
 
 def test_progress_is_visible_while_running(manager, ws, engine):

@@ -19,7 +19,8 @@ from posekit.engines.report import AutolabelReport
 
 __all__ = ["ENGINES", "AutolabelEngine", "AutolabelReport", "get_engine"]
 
-#: ``engine(ws, project, options, *, progress=None, should_stop=None) -> AutolabelReport``
+#: ``engine(ws, project, options, *, progress=None, should_stop=None, author_id=None)``
+#: ``-> AutolabelReport``
 AutolabelEngine = Callable[..., AutolabelReport]
 
 

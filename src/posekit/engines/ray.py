@@ -210,6 +210,7 @@ def autolabel(
     should_stop: Callable[[], bool] | None = None,
     model_factory: ModelFactory | None = None,
     before_batch: Callable[[list[int]], None] | None = None,
+    author_id: int | None = None,
 ) -> AutolabelReport:
     """Predict poses for a project's items on a Ray cluster and store them.
 
@@ -230,6 +231,7 @@ def autolabel(
             instead of creating ``options.detector`` / ``options.pose``.
         before_batch: Test hook run in the worker before every batch, with the
             batch's item ids (e.g. to kill the worker).
+        author_id: The user running it (as for the local engine).
 
     Returns:
         An :class:`AutolabelReport` (``device`` names the workers' devices).
@@ -256,7 +258,9 @@ def autolabel(
         # Room kept: one video will be one work unit on one worker (tracking needs
         # its frames in order); until then videos are the local engine's.
         report.failures.append((video.file_name, _VIDEO_REASON))
-    writer = PredictionWriter(ws, todo, options.pose, options.replaces_predictions, report)
+    writer = PredictionWriter(
+        ws, todo, options.pose, options.replaces_predictions, report, author_id=author_id
+    )
     if not todo:  # nothing to label: no cluster to start or join
         report.elapsed = time.perf_counter() - start
         return report

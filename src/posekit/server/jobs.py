@@ -87,6 +87,8 @@ class Job:
     processed: int = 0
     instances: int = 0
     skipped: int = 0
+    #: The user who submitted it: the author of what it writes (not stored with the job).
+    author_id: int | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def snapshot(self) -> Job:
@@ -120,7 +122,14 @@ class JobManager:
         self._runners: dict[str, Callable[[Job], None]] = {"autolabel": self._run_autolabel}
 
     # ------------------------------------------------------------ public
-    def submit(self, project: Any, kind: str, options: AutolabelOptions | Mapping[str, Any]) -> Job:
+    def submit(
+        self,
+        project: Any,
+        kind: str,
+        options: AutolabelOptions | Mapping[str, Any],
+        *,
+        author_id: int | None = None,
+    ) -> Job:
         """Queue a job on ``project`` (a :class:`posekit.store.Project`).
 
         Args:
@@ -128,6 +137,7 @@ class JobManager:
             kind: The job kind (``"autolabel"``).
             options: The job's options (a mapping is read with
                 :meth:`AutolabelOptions.from_mapping`, absent keys taking its defaults).
+            author_id: The submitting user, the author of the job's predictions.
 
         Raises:
             JobConflictError: The project has a queued or running job.
@@ -154,7 +164,7 @@ class JobManager:
                     f"the job queue is full ({self._queue.maxsize} jobs waiting); retry later"
                 )
             job_id = record_job(self._ws, project.id, kind, options.to_dict())
-            job = Job(job_id, project.id, project.name, kind, options)
+            job = Job(job_id, project.id, project.name, kind, options, author_id=author_id)
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
@@ -320,6 +330,7 @@ class JobManager:
             job.options,
             progress=on_progress,
             should_stop=job.cancel_event.is_set,
+            author_id=job.author_id,
         )
         with self._lock:
             job.failures = list(report.failures)

@@ -22,8 +22,10 @@ are never written.
 from __future__ import annotations
 
 import os
+import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,8 +129,11 @@ def _build_dataset(
     require_media: bool = False,
     images: str = "all",
     min_score: float | None = None,
+    remote: dict[str, str] | None = None,
+    with_authors: bool = False,
 ) -> tuple[PoseDataset, dict[str, Path], int]:
-    """:func:`project_to_dataset`, and how many items ``images`` left out."""
+    """:func:`project_to_dataset`, and how many items ``images`` left out; with
+    ``with_authors`` each instance's ``extra["author"]`` is its author's username."""
     project = ws._resolve_project(project)
     try:
         kept_statuses = check_instance_statuses(
@@ -145,7 +150,7 @@ def _build_dataset(
     for ds in datasets:
         items.extend((ds, item) for item in ws.list_items(project, dataset=ds))
     if require_media:
-        missing = [item.file_name for _, item in items if item.path is None]
+        missing = [item.file_name for _, item in items if item.media_path is None]
         if missing:
             raise StoreError(
                 f"{len(missing)} item(s) of project {project.name!r} have no media file "
@@ -155,6 +160,7 @@ def _build_dataset(
         raise StoreError(f"images must be 'all' or 'labeled', got {images!r}")
     wanted = tuple(kept_statuses) + (() if "rejected" in kept_statuses else ("rejected",))
     by_item = ws.instances_of_datasets([ds.id for ds in datasets], wanted)
+    authors = ws.instance_authors([ds.id for ds in datasets]) if with_authors else {}
     per_item = []
     kept_items: list[tuple[Dataset, Item]] = []
     for ds, item in items:
@@ -174,8 +180,13 @@ def _build_dataset(
         name = f"{ds.name}/{item.file_name}" if prefix else item.file_name
         if item.path is not None:
             paths[name] = item.path
+        elif item.media_path is not None and remote is not None:
+            remote[name] = item.media_path  # a storage without local files
         instances = []
         for inst, _ in kept:
+            author = authors.get(inst.id)  # type: ignore[arg-type]
+            if author is not None:
+                inst.extra = {**inst.extra, "author": author}
             inst.id = next(ann_ids)
             instances.append(inst)
         images.append(
@@ -223,6 +234,38 @@ def _scored(instance: Any, min_score: float | None) -> bool:
 project_to_coco = project_to_dataset
 
 
+class _MediaFiles(dict):  # type: ignore[type-arg]
+    """Exported file name -> local file; :meth:`fill` copies the ``remote`` keys'
+    objects (a storage without local files) into a staging folder of the workspace."""
+
+    def __init__(self, ws: Workspace, remote: dict[str, str]) -> None:
+        super().__init__()
+        self._ws, self._remote = ws, remote
+        self.folder: Path | None = None
+
+    def fill(self) -> None:
+        from posekit.store.media_staging import make_staging_dir
+
+        if not self._remote:
+            return
+        self.folder = make_staging_dir(self._ws, "export-media-")
+        for number, (name, key) in enumerate(self._remote.items()):
+            target = self.folder / f"{number}{Path(key).suffix}"
+            with self._ws.storage.open(key) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+            self[name] = target
+
+
+@contextmanager
+def _local_media(ws: Workspace, remote: dict[str, str]) -> Iterator[_MediaFiles]:
+    files = _MediaFiles(ws, remote)
+    try:
+        yield files
+    finally:
+        if files.folder is not None:
+            shutil.rmtree(files.folder, ignore_errors=True)
+
+
 def export(
     ws: Workspace,
     project: Project | str,
@@ -233,6 +276,7 @@ def export(
     statuses: Sequence[str] | None = None,
     images: str = "labeled",
     min_score: float | None = None,
+    with_authors: bool = False,
     **options: Any,
 ) -> ExportReport:
     """Write a project (or one dataset) in a writable format of the format table.
@@ -249,6 +293,9 @@ def export(
             whose every instance was rejected; ``"all"`` writes every image.
         min_score: Leave out instances scoring below this (default: predictions
             below the auto-labeling threshold).
+        with_authors: COCO only: write ``"author": "<username>"`` on each annotation
+            whose author is known (the user who wrote its current version); the
+            import keeps it as an unknown field.
         options: The format writer's own options (e.g. YOLO ``split``, ``link``,
             ``val_fraction``).
 
@@ -264,9 +311,15 @@ def export(
     spec = get_format(format)
     if spec.write is None:
         raise StoreError(f"posekit cannot write the {spec.title} format ({format!r})")
+    if with_authors and format != "coco":
+        raise StoreError(
+            f"with_authors: only the COCO format carries each annotation's author, "
+            f"not {spec.title} ({format!r})"
+        )
     start = time.perf_counter()
-    with gc_paused():  # 100k instances and their dicts hold no reference cycles
-        pose_dataset, media, left_out = _build_dataset(
+    remote: dict[str, str] = {}
+    with gc_paused(), _local_media(ws, remote) as media:  # no reference cycles in 100k dicts
+        pose_dataset, local, left_out = _build_dataset(
             ws,
             project,
             dataset=dataset,
@@ -275,7 +328,11 @@ def export(
             require_media=spec.kind == "folder",
             images=images,
             min_score=min_score,
+            remote=remote if spec.kind == "folder" else None,
+            with_authors=with_authors,
         )
+        media.update(local)
+        media.fill()
         destination = Path(destination)
         write = spec.write
         if format == "coco" and pose_dataset.videos:
@@ -302,6 +359,7 @@ def export_coco(
     *,
     dataset: Dataset | str | None = None,
     statuses: Sequence[str] | None = None,
+    with_authors: bool = False,
 ) -> ExportReport:
     """Write a project (or one dataset) as a COCO keypoints file (atomically).
 
@@ -312,8 +370,13 @@ def export_coco(
     Args:
         statuses: Keep only instances with these review statuses (default
             ``accepted`` only; :data:`posekit.statuses.INSTANCE_STATUSES` for all).
+        with_authors: Write ``"author": "<username>"`` on each annotation (see
+            :func:`export`).
     """
-    return export(ws, project, out_path, format="coco", dataset=dataset, statuses=statuses)
+    return export(
+        ws, project, out_path, format="coco", dataset=dataset, statuses=statuses,
+        with_authors=with_authors,
+    )  # fmt: skip
 
 
 def export_yolo(

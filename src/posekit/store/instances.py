@@ -8,6 +8,11 @@ after a person's edit or review, it is ``reviewed``.
 Writers send the version they read; a write is refused with
 :class:`~posekit.store.errors.StaleVersionError` (carrying the current state)
 if someone changed the instance meanwhile (optimistic concurrency).
+
+Every write takes ``author_id`` (the acting user, None for scripts without one): it
+becomes the instance's ``author_id``, and the version it replaces (or deletes) is
+kept in the instance's history first, in the same transaction
+(:mod:`posekit.store.history`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from sqlalchemy import Connection, Text, cast, delete, exists, insert, select, update
+from sqlalchemy import Connection, Text, and_, cast, delete, exists, insert, select, update
 
 from posekit.core import Instance, InstanceError
 from posekit.store.codec import (
@@ -28,7 +33,9 @@ from posekit.store.codec import (
     decode_json_column,
     instance_columns,
 )
+from posekit.store.database import lock_rows, starts_with
 from posekit.store.errors import NotFoundError, StaleVersionError, StoreError
+from posekit.store.history import save_instance_version, save_replaced_versions
 from posekit.store.records import InstanceRecord, Item, record_from_row
 from posekit.store.tables import InstanceRow, ItemRow, utcnow
 
@@ -67,6 +74,9 @@ def settle_item_statuses(conn: Connection, item_ids: Sequence[int], *, by_person
     ids = [int(i) for i in item_ids]
     # Chunked IN lists: SQLite limits bound parameters per statement.
     for start in range(0, len(ids), 500):
+        # Two writers changing different instances of one item must not each settle
+        # it without seeing the other's change (PostgreSQL; see lock_rows).
+        lock_rows(conn, ItemRow, ids[start : start + 500])
         chosen = ItemRow.id.in_(ids[start : start + 500])
 
         def set_status(status: str, *conditions: Any, chosen: Any = chosen) -> None:
@@ -180,23 +190,34 @@ class InstanceOperations:
             kept.append((inst, external))
         return out
 
-    def add_instance(self, item: Item | int, instance: Instance) -> InstanceRecord:
+    def add_instance(
+        self, item: Item | int, instance: Instance, *, author_id: int | None = None
+    ) -> InstanceRecord:
         """Store a new instance on an item; returns it with its id and version 1.
 
-        ``instance.id`` is ignored (the database assigns one).
+        ``instance.id`` is ignored (the database assigns one); ``author_id`` is the
+        user writing it.
         """
         item_id = self._item_id(item)
         now = utcnow()
         with self.transaction() as conn:
             template = self._template_of_item(conn, item_id)
             self._check_instance(instance, template, f"item {item_id}")
-            new_id = _insert(conn, item_id, instance, now)
+            new_id = _insert(conn, item_id, instance, now, author_id)
             settle_item_statuses(conn, [item_id], by_person=True)
             record = self._get_record(conn, new_id)
         return record
 
-    def update_instance(self, instance_id: int, instance: Instance, expected_version: int) -> int:
-        """Replace an instance's data if nobody changed it since ``expected_version``.
+    def update_instance(
+        self,
+        instance_id: int,
+        instance: Instance,
+        expected_version: int,
+        *,
+        author_id: int | None = None,
+    ) -> int:
+        """Replace an instance's data if nobody changed it since ``expected_version``
+        (the version replaced goes to its history; ``author_id`` writes the new one).
 
         Returns:
             The new version (``expected_version + 1``).
@@ -214,30 +235,48 @@ class InstanceOperations:
                 raise NotFoundError(f"instance {instance_id} does not exist")
             template = self._template_of_item(conn, item_id)
             self._check_instance(instance, template, f"instance {instance_id}")
-            self._write_version(conn, instance_id, expected_version, instance_columns(instance))
+            self._write_version(
+                conn, instance_id, expected_version, instance_columns(instance),
+                action="update", author_id=author_id,
+            )  # fmt: skip
             settle_item_statuses(conn, [item_id], by_person=True)
         return expected_version + 1
 
-    def delete_instance(self, instance_id: int, expected_version: int | None = None) -> None:
+    def delete_instance(
+        self,
+        instance_id: int,
+        expected_version: int | None = None,
+        *,
+        author_id: int | None = None,
+    ) -> None:
         """Delete an instance; with ``expected_version`` only if it is unchanged.
+
+        The deleted version stays in the instance's history (replaced by ``delete``,
+        by ``author_id``), from which it can be restored.
 
         Raises:
             StaleVersionError: ``expected_version`` is given and stale.
             NotFoundError: The instance does not exist.
         """
         with self.transaction() as conn:
-            item_id = conn.execute(
-                select(InstanceRow.item_id).where(InstanceRow.id == instance_id)
-            ).scalar_one_or_none()
-            query = delete(InstanceRow).where(InstanceRow.id == instance_id)
-            if expected_version is not None:
-                query = query.where(InstanceRow.version == expected_version)
-            if item_id is None or conn.execute(query).rowcount != 1:
+            columns = select(InstanceRow.item_id, InstanceRow.version)
+            found = conn.execute(columns.where(InstanceRow.id == instance_id)).first()
+            item_id = None if found is None else found.item_id
+            version = expected_version if expected_version is not None else found and found.version
+            where = and_(InstanceRow.id == instance_id, InstanceRow.version == version)
+            saved = 0
+            if found is not None:
+                saved = save_instance_version(
+                    conn, instance_id, version, action="delete", by=author_id
+                )
+            if saved != 1 or conn.execute(delete(InstanceRow).where(where)).rowcount != 1:
                 current = self._get_record(conn, instance_id)  # raises NotFoundError
                 raise StaleVersionError(instance_id, int(expected_version or 0), current)
             settle_item_statuses(conn, [item_id], by_person=True)
 
-    def replace_predictions(self, item: Item | int, instances: Sequence[Instance]) -> list[int]:
+    def replace_predictions(
+        self, item: Item | int, instances: Sequence[Instance], *, author_id: int | None = None
+    ) -> list[int]:
         """Replace an item's model predictions with ``instances``.
 
         Deletes the item's instances that have ``status='predicted'`` and a
@@ -245,7 +284,7 @@ class InstanceOperations:
         accepted/rejected ones are never touched. Returns the new ids.
         """
         item_id = self._item_id(item)
-        written = self.write_predictions({item_id: instances}, overwrite=True)
+        written = self.write_predictions({item_id: instances}, overwrite=True, author_id=author_id)
         return written[item_id]
 
     def write_predictions(
@@ -253,6 +292,7 @@ class InstanceOperations:
         predictions: Mapping[int, Sequence[Instance]],
         *,
         overwrite: bool,
+        author_id: int | None = None,
     ) -> dict[int, list[int]]:
         """Store model predictions of several items in one transaction.
 
@@ -260,8 +300,10 @@ class InstanceOperations:
             predictions: ``item id -> instances``.
             overwrite: If False, items that have any instance at the time of
                 writing are skipped (another writer may have labeled them). If
-                True, the items' ``predicted`` model instances are replaced;
-                manual, accepted and rejected instances are kept.
+                True, the items' ``predicted`` model instances are replaced
+                (kept in their history, deleted by ``author_id``); manual,
+                accepted and rejected instances are kept.
+            author_id: The user who ran the model (the new instances' author).
 
         Returns:
             ``item id -> new instance ids`` for the items written (skipped items
@@ -271,38 +313,48 @@ class InstanceOperations:
         now = utcnow()
         written: dict[int, list[int]] = {}
         with self.transaction() as conn:
+            ids = [int(i) for i in predictions] if overwrite else []
+            # Chunked IN lists: SQLite limits bound parameters per statement.
+            for start in range(0, len(ids), 500):
+                replaced = and_(
+                    InstanceRow.item_id.in_(ids[start : start + 500]),
+                    InstanceRow.status == "predicted",
+                    starts_with(InstanceRow.source, "model:"),
+                )
+                save_replaced_versions(conn, replaced, action="delete", by=author_id, now=now)
+                conn.execute(delete(InstanceRow).where(replaced))
             for item_id, instances in predictions.items():
                 template = self._template_of_item(conn, item_id)
                 for i, inst in enumerate(instances):
                     self._check_instance(inst, template, f"item {item_id} prediction #{i}")
-                if overwrite:
-                    conn.execute(
-                        delete(InstanceRow).where(
-                            InstanceRow.item_id == item_id,
-                            InstanceRow.status == "predicted",
-                            InstanceRow.source.like("model:%"),
-                        )
-                    )
-                else:
+                if not overwrite:
                     has_any = conn.execute(
                         select(InstanceRow.id).where(InstanceRow.item_id == item_id).limit(1)
                     ).first()
                     if has_any is not None:
                         continue
-                written[item_id] = [_insert(conn, item_id, inst, now) for inst in instances]
+                written[item_id] = [
+                    _insert(conn, item_id, inst, now, author_id) for inst in instances
+                ]
             settle_item_statuses(conn, list(written), by_person=False)
         return written
 
     # ---------------------------------------------------------- domain operations
     def patch_instance(
-        self, instance_id: int, changes: Mapping[str, Any], expected_version: int
+        self,
+        instance_id: int,
+        changes: Mapping[str, Any],
+        expected_version: int,
+        *,
+        author_id: int | None = None,
     ) -> InstanceRecord:
         """Change some fields of an instance, if nobody changed it since ``expected_version``.
 
         One transaction: read the instance, merge ``changes`` (names of
         :class:`~posekit.core.Instance` fields; arrays may be given as lists),
         validate the result against the project's template, write it with the
-        version incremented, and settle the item status.
+        version incremented and ``author_id`` as its author (the version replaced
+        goes to the instance's history), and settle the item status.
 
         Example:
             >>> record = ws.patch_instance(7, {"status": "accepted"}, 3)  # doctest: +SKIP
@@ -337,7 +389,10 @@ class InstanceOperations:
                 raise InstanceError(f"instance {instance_id}: {exc}") from None
             template = self._template_of_item(conn, current.item_id)
             self._check_instance(merged, template, f"instance {instance_id}")
-            self._write_version(conn, instance_id, expected_version, instance_columns(merged))
+            self._write_version(
+                conn, instance_id, expected_version, instance_columns(merged),
+                action="update", author_id=author_id,
+            )  # fmt: skip
             settle_item_statuses(conn, [current.item_id], by_person=True)
             return self._get_record(conn, instance_id)
 
@@ -346,6 +401,8 @@ class InstanceOperations:
         item_id: int,
         decisions: Mapping[int, Literal["accept", "reject"]],
         expected_versions: Mapping[int, int] | None = None,
+        *,
+        author_id: int | None = None,
     ) -> list[InstanceRecord]:
         """Accept or reject instances of an item and settle its status, atomically.
 
@@ -361,6 +418,8 @@ class InstanceOperations:
             expected_versions: ``instance id -> version`` as the caller read them;
                 a decided instance whose version differs makes the whole review
                 fail. Instances missing here are decided at their current version.
+            author_id: The reviewer (the decided versions' author; the versions
+                they replace go to the history as replaced by ``review``).
 
         Returns:
             The decided instances as stored now, in the order of ``decisions``.
@@ -398,32 +457,52 @@ class InstanceOperations:
                     raise StaleVersionError(instance_id, wanted, current)
             for instance_id, decision in decisions.items():
                 self._write_version(
-                    conn, instance_id, versions[instance_id], {"status": REVIEW_DECISIONS[decision]}
-                )
+                    conn, instance_id, versions[instance_id],
+                    {"status": REVIEW_DECISIONS[decision]}, action="review", author_id=author_id,
+                )  # fmt: skip
             settle_item_statuses(conn, [item_id], by_person=True)
             return [self._get_record(conn, instance_id) for instance_id in decisions]
 
     def _write_version(
-        self, conn: Connection, instance_id: int, expected_version: int, values: Mapping[str, Any]
+        self,
+        conn: Connection,
+        instance_id: int,
+        expected_version: int,
+        values: Mapping[str, Any],
+        *,
+        action: str,
+        author_id: int | None,
     ) -> None:
-        """Write ``values`` with version + 1; the WHERE on version makes the check
-        and the write one atomic statement, also on databases without the up-front
-        write lock SQLite takes."""
-        result = conn.execute(
-            update(InstanceRow)
-            .where(InstanceRow.id == instance_id, InstanceRow.version == expected_version)
-            .values(version=InstanceRow.version + 1, updated_at=utcnow(), **values)
+        """Keep the current version in the history, then write ``values`` with
+        version + 1 and the author. The WHERE on version makes the check and the
+        write atomic, also on databases without the up-front write lock SQLite takes
+        (there :func:`save_instance_version` locks the row first)."""
+        now = utcnow()
+        where = and_(InstanceRow.id == instance_id, InstanceRow.version == expected_version)
+        saved = save_instance_version(
+            conn, instance_id, expected_version, action=action, by=author_id, now=now
         )
-        if result.rowcount != 1:
+        result = None
+        if saved == 1:
+            result = conn.execute(
+                update(InstanceRow)
+                .where(where)
+                .values(
+                    version=InstanceRow.version + 1, updated_at=now, author_id=author_id, **values
+                )
+            )
+        if result is None or result.rowcount != 1:
             current = self._get_record(conn, instance_id)
             raise StaleVersionError(instance_id, expected_version, current)
 
 
-def _insert(conn: Connection, item_id: int, instance: Instance, now: datetime) -> int:
-    """Insert a new instance (version 1); returns its id."""
+def _insert(
+    conn: Connection, item_id: int, instance: Instance, now: datetime, author_id: int | None
+) -> int:
+    """Insert a new instance (version 1) written by ``author_id``; returns its id."""
     result = conn.execute(
         insert(InstanceRow).values(
-            item_id=item_id, version=1, created_at=now, updated_at=now,
+            item_id=item_id, version=1, created_at=now, updated_at=now, author_id=author_id,
             **instance_columns(instance),
         )
     )  # fmt: skip

@@ -41,6 +41,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from posekit.skeleton import Skeleton
 from posekit.store.errors import StaleVersionError, StoreError
+from posekit.store.history import save_replaced_versions
 from posekit.store.records import InstanceRecord
 from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, ProjectRow, utcnow
 
@@ -195,6 +196,7 @@ class TemplateChangeOperations:
         expected_template_version: int | None = None,
         drop_labeled: bool = False,
         dry_run: bool = False,
+        author_id: int | None = None,
     ) -> TemplateChange:
         """Give a project a new template and migrate all its instances, atomically.
 
@@ -208,6 +210,8 @@ class TemplateChangeOperations:
                 written to :attr:`TemplateChange.backup` first). Without it such a
                 change raises, naming the count.
             dry_run: Only count; write nothing.
+            author_id: Who changes it: the migrated instances' author (their
+                versions before the change stay in their history).
 
         Returns:
             A :class:`TemplateChange` with the counts (and the backup file).
@@ -234,6 +238,11 @@ class TemplateChangeOperations:
             dropped: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
             count = 0
+            if not dry_run:
+                items = select(ItemRow.id).join(DatasetRow, DatasetRow.id == ItemRow.dataset_id)
+                items = items.where(DatasetRow.project_id == project.id)
+                of_project = InstanceRow.item_id.in_(items)
+                save_replaced_versions(conn, of_project, action="update", by=author_id)
             for inst in _project_instances(conn, project.id):
                 count += 1
                 visibility = np.frombuffer(inst.visibility, dtype=np.uint8)
@@ -257,7 +266,7 @@ class TemplateChangeOperations:
                 if not dry_run:
                     updates.append(_migrated(inst, keypoints, visibility, source, taken))
                     if len(updates) >= _CHUNK:
-                        _write(conn, updates)
+                        _write(conn, updates, author_id)
                         updates = []
             labeled = sum(len(d["points"]) for d in dropped)
             change = TemplateChange(
@@ -284,7 +293,7 @@ class TemplateChangeOperations:
                     f"removing {', '.join(map(repr, change.removed))} drops {labeled} labeled "
                     f"point(s) of {len(dropped)} instance(s); confirm with drop_labeled"
                 )
-            _write(conn, updates)
+            _write(conn, updates, author_id)
             if dropped:
                 # Written before the commit: if it cannot be written nothing changes; if
                 # the commit fails afterwards the file is removed again below.
@@ -361,7 +370,7 @@ def _migrated(
     }
 
 
-def _write(conn: Connection, updates: list[dict[str, Any]]) -> None:
+def _write(conn: Connection, updates: list[dict[str, Any]], author_id: int | None) -> None:
     if not updates:
         return
     now = utcnow()
@@ -374,6 +383,7 @@ def _write(conn: Connection, updates: list[dict[str, Any]]) -> None:
             keypoint_scores=bindparam("keypoint_scores"),
             version=InstanceRow.version + 1,
             updated_at=now,
+            author_id=author_id,
         )
         .execution_options(synchronize_session=False),
         updates,

@@ -2,7 +2,8 @@
 
 A track is ``(video, track_id)``: the instances on the video's frame items whose
 ``track_id`` it is, plus a ``tracks`` row (label, outside frames). Each operation is
-one transaction.
+one transaction; edits take ``author_id`` (the acting user), and the versions they
+replace or delete go to the instances' history (:mod:`posekit.store.history`).
 
 Keyframes. A stored instance is a *keyframe* of its track when a person set it:
 ``instances.keyframe`` is true (:meth:`TrackOperations.set_keyframe`), or it is
@@ -29,7 +30,13 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 
 from posekit.core import Instance
 from posekit.store.codec import decode_instance, instance_columns
+from posekit.store.database import starts_with
 from posekit.store.errors import NotFoundError, StaleVersionError, StoreError
+from posekit.store.history import (
+    save_instance_version,
+    save_replaced_versions,
+    update_versioned,
+)
 from posekit.store.instances import settle_item_statuses
 from posekit.store.records import record_from_row
 from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, TrackRow, VideoRow, utcnow
@@ -321,6 +328,7 @@ class TrackOperations(VideoOperations):
         instance: Instance,
         *,
         expected_version: int | None = None,
+        author_id: int | None = None,
     ) -> InstanceRecord:
         """Store ``instance`` as the track's keyframe at a frame (a person's edit).
 
@@ -345,17 +353,21 @@ class TrackOperations(VideoOperations):
             item_id = self._frame_item_ids(conn, stored, [frame_index], create=True)[frame_index]
             self._ensure_tracks(conn, stored, project.id, [track_id])
             rows = self._instance_rows(conn, video_id, track_id=track_id, frame=frame_index)
-            values = {**instance_columns(inst), "keyframe": True}
+            values = {**instance_columns(inst), "keyframe": True, "author_id": author_id}
             now = utcnow()
             if rows:
                 current = rows[0]
                 wanted = current.version if expected_version is None else int(expected_version)
+                where = and_(InstanceRow.id == current.id, InstanceRow.version == wanted)
+                saved = save_instance_version(
+                    conn, current.id, wanted, action="update", by=author_id, now=now
+                )
                 result = conn.execute(
                     update(InstanceRow)
-                    .where(InstanceRow.id == current.id, InstanceRow.version == wanted)
+                    .where(where)
                     .values(version=InstanceRow.version + 1, updated_at=now, **values)
                 )
-                if result.rowcount != 1:
+                if saved != 1 or result.rowcount != 1:
                     raise StaleVersionError(current.id, wanted, record_from_row(current))
                 instance_id = current.id
             else:
@@ -374,8 +386,9 @@ class TrackOperations(VideoOperations):
             return record_from_row(row)
 
     def set_outside(
-        self, video: StoredVideo | int, track_id: int, frame_index: int, outside: bool = True
-    ) -> TrackInfo:
+        self, video: StoredVideo | int, track_id: int, frame_index: int, outside: bool = True,
+        *, author_id: int | None = None,
+    ) -> TrackInfo:  # fmt: skip
         """Mark (or unmark) the frame where a segment of the track ends.
 
         Marking removes the track's stored instance on that frame: a person said the
@@ -392,7 +405,9 @@ class TrackOperations(VideoOperations):
                 rows = self._instance_rows(conn, video_id, track_id=track_id, frame=frame_index)
                 ids = [r.id for r in rows]
                 if ids:
-                    conn.execute(delete(InstanceRow).where(InstanceRow.id.in_(ids)))
+                    gone = InstanceRow.id.in_(ids)
+                    save_replaced_versions(conn, gone, action="delete", by=author_id)
+                    conn.execute(delete(InstanceRow).where(gone))
                     settle_item_statuses(conn, [r.item_id for r in rows], by_person=True)
                 current.add(frame_index)
             else:
@@ -400,7 +415,14 @@ class TrackOperations(VideoOperations):
             self._set_outside_list(conn, video_id, track_id, current)
         return self.get_track(video_id, track_id)
 
-    def split_track(self, video: StoredVideo | int, track_id: int, frame_index: int) -> TrackInfo:
+    def split_track(
+        self,
+        video: StoredVideo | int,
+        track_id: int,
+        frame_index: int,
+        *,
+        author_id: int | None = None,
+    ) -> TrackInfo:
         """Split a track at a frame: its instances and outside marks from ``frame_index``
         on move to a new track (returned); the old track ends at ``frame_index``.
 
@@ -425,12 +447,7 @@ class TrackOperations(VideoOperations):
             new_id = self._next_track_id(conn, video_id)
             self._ensure_tracks(conn, stored, project.id, [track_id, new_id])
             moving = [r.id for r in rows if int(r.frame_index) >= frame_index]
-            for start in range(0, len(moving), 500):
-                conn.execute(
-                    update(InstanceRow)
-                    .where(InstanceRow.id.in_(moving[start : start + 500]))
-                    .values(track_id=new_id, version=InstanceRow.version + 1, updated_at=utcnow())
-                )
+            update_versioned(conn, moving, {"track_id": new_id}, action="update", by=author_id)
             here = view.get(track_id)
             if here is not None and not here.stored:
                 item_id = self._frame_item_ids(conn, stored, [frame_index], create=True)[
@@ -440,6 +457,7 @@ class TrackOperations(VideoOperations):
                 conn.execute(
                     insert(InstanceRow).values(
                         item_id=item_id, version=1, created_at=now, updated_at=now, keyframe=True,
+                        author_id=author_id,
                         **instance_columns(here.instance.copy(track_id=new_id, id=None)),
                     )
                 )  # fmt: skip
@@ -456,7 +474,9 @@ class TrackOperations(VideoOperations):
             )
         return self.get_track(video_id, new_id)
 
-    def merge_tracks(self, video: StoredVideo | int, track_id: int, other: int) -> TrackInfo:
+    def merge_tracks(
+        self, video: StoredVideo | int, track_id: int, other: int, *, author_id: int | None = None
+    ) -> TrackInfo:
         """Move every instance and outside mark of track ``other`` into ``track_id`` and
         delete ``other``. Refused when both have a stored instance on the same frame
         (the error lists the frames)."""
@@ -483,12 +503,7 @@ class TrackOperations(VideoOperations):
                 )
             self._ensure_tracks(conn, stored, project.id, [track_id])
             ids = [r.id for r in other_rows]
-            for start in range(0, len(ids), 500):
-                conn.execute(
-                    update(InstanceRow)
-                    .where(InstanceRow.id.in_(ids[start : start + 500]))
-                    .values(track_id=track_id, version=InstanceRow.version + 1, updated_at=utcnow())
-                )
+            update_versioned(conn, ids, {"track_id": track_id}, action="update", by=author_id)
             frames = {int(r.frame_index) for r in keep_rows} | {
                 int(r.frame_index) for r in other_rows
             }
@@ -508,6 +523,7 @@ class TrackOperations(VideoOperations):
         *,
         replace: bool = True,
         outside: Mapping[int, Sequence[int]] | None = None,
+        author_id: int | None = None,
     ) -> dict[int, int]:
         """Store model predictions on a video's frames in one transaction.
 
@@ -518,6 +534,8 @@ class TrackOperations(VideoOperations):
                 A track's frame that already holds a keyframe is never written over:
                 the prediction for that track on that frame is dropped.
             outside: ``{track_id: [frame, ...]}`` outside marks to add.
+            author_id: Who ran the model (the new instances' author; the replaced
+                predictions go to their history as deleted by them).
 
         Returns:
             ``{frame_index: number of instances written}`` (frames with none left out).
@@ -530,14 +548,14 @@ class TrackOperations(VideoOperations):
             ids = list(item_ids.values())
             if replace:
                 for start in range(0, len(ids), 500):
-                    conn.execute(
-                        delete(InstanceRow).where(
-                            InstanceRow.item_id.in_(ids[start : start + 500]),
-                            InstanceRow.status == "predicted",
-                            InstanceRow.source.like("model:%"),
-                            InstanceRow.keyframe.is_(False),
-                        )
+                    replaced = and_(
+                        InstanceRow.item_id.in_(ids[start : start + 500]),
+                        InstanceRow.status == "predicted",
+                        starts_with(InstanceRow.source, "model:"),
+                        InstanceRow.keyframe.is_(False),
                     )
+                    save_replaced_versions(conn, replaced, action="delete", by=author_id)
+                    conn.execute(delete(InstanceRow).where(replaced))
             taken: set[tuple[int, int]] = set()
             for start in range(0, len(ids), 500):
                 taken.update(
@@ -564,7 +582,7 @@ class TrackOperations(VideoOperations):
                     pred = inst.copy(status="predicted", id=None)
                     rows.append(
                         {"item_id": item_id, "version": 1, "created_at": now, "updated_at": now,
-                         "keyframe": False, **instance_columns(pred)}
+                         "keyframe": False, "author_id": author_id, **instance_columns(pred)}
                     )  # fmt: skip
             track_ids |= {int(t) for t in (outside or {})}
             self._ensure_tracks(conn, stored, project.id, sorted(track_ids))

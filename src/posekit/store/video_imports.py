@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from posekit.store.database import retrying
 from posekit.store.errors import StoreError
 from posekit.store.media_staging import MediaStager, file_sha256
 from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, TrackRow, VideoRow, utcnow
@@ -103,6 +104,7 @@ def _folder_digest(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
+@retrying
 def import_video(
     ws: Workspace,
     project: Project | str,
@@ -167,9 +169,14 @@ def import_video(
                 if sha in shas:
                     report.skipped.append((file_name, f"same frames as {shas[sha]!r}"))
                     return report
-                target = ws.media_root / str(project.id) / str(dataset.id) / "frames" / sha
+                media_path = f"{project.id}/{dataset.id}/frames/{sha}"
+                target = ws.storage.local_path(media_path)
+                if target is None:
+                    raise StoreError(
+                        f"{file_name!r}: a video of frame files needs a media storage with "
+                        "local files (this workspace's has none); import it as a video file"
+                    )
                 target = ws._checked_media_path(target)
-                media_path = target.relative_to(ws.media_root.resolve()).as_posix()
                 if not target.exists():
                     temp = target.with_name(f".incoming-{uuid.uuid4().hex}")
                     temp.mkdir(parents=True)

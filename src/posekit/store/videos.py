@@ -21,11 +21,21 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 
+from posekit.store.database import starts_with
 from posekit.store.errors import NotFoundError, StoreError
+from posekit.store.history import save_replaced_versions
 from posekit.store.instances import settle_item_statuses
-from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, TrackRow, VideoRow, utcnow
+from posekit.store.tables import (
+    DatasetRow,
+    InstanceRow,
+    InstanceVersionRow,
+    ItemRow,
+    TrackRow,
+    VideoRow,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -121,7 +131,7 @@ class VideoOperations:
         def _resolve_project(self, project: Project | str) -> Project: ...
         def _resolve_dataset(self, project: Project | str, dataset: Dataset | str) -> Dataset: ...
         def _item(self, row: Any, extra: Any = ...) -> Item: ...
-        def media_file(self, media_path: str) -> Path: ...
+        def media_file(self, media_path: str) -> Path | None: ...
 
     # ---------------------------------------------------------- rows
     def _video(self, row: Any) -> StoredVideo:
@@ -272,14 +282,18 @@ class VideoOperations:
         with self.transaction() as conn:
             item_ids = select(ItemRow.id).where(ItemRow.video_id == video_id)
             conn.execute(delete(InstanceRow).where(InstanceRow.item_id.in_(item_ids)))
+            conn.execute(delete(InstanceVersionRow).where(InstanceVersionRow.item_id.in_(item_ids)))
             conn.execute(delete(ItemRow).where(ItemRow.video_id == video_id))
             conn.execute(delete(TrackRow).where(TrackRow.video_id == video_id))
             if conn.execute(delete(VideoRow).where(VideoRow.id == video_id)).rowcount == 0:
                 raise NotFoundError(f"video {video_id} does not exist")
 
-    def clear_video_predictions(self, video: StoredVideo | int) -> int:
-        """Delete every ``predicted`` model instance (not keyframes) on a video's frames;
-        returns how many."""
+    def clear_video_predictions(
+        self, video: StoredVideo | int, *, author_id: int | None = None
+    ) -> int:
+        """Delete every ``predicted`` model instance (not keyframes) on a video's frames
+        (kept in their history, deleted by ``author_id``); returns how many."""
+
         video_id = self._video_id(video)
         with self.transaction() as conn:
             item_ids = list(
@@ -287,14 +301,14 @@ class VideoOperations:
             )
             removed = 0
             for start in range(0, len(item_ids), 500):
-                removed += conn.execute(
-                    delete(InstanceRow).where(
-                        InstanceRow.item_id.in_(item_ids[start : start + 500]),
-                        InstanceRow.status == "predicted",
-                        InstanceRow.source.like("model:%"),
-                        InstanceRow.keyframe.is_(False),
-                    )
-                ).rowcount
+                predicted = and_(
+                    InstanceRow.item_id.in_(item_ids[start : start + 500]),
+                    InstanceRow.status == "predicted",
+                    starts_with(InstanceRow.source, "model:"),
+                    InstanceRow.keyframe.is_(False),
+                )
+                save_replaced_versions(conn, predicted, action="delete", by=author_id)
+                removed += conn.execute(delete(InstanceRow).where(predicted)).rowcount
             settle_item_statuses(conn, item_ids, by_person=False)
         return removed
 
@@ -334,8 +348,13 @@ class VideoOperations:
 
         if not isinstance(video, StoredVideo):
             video = self.get_video(video)
-        if video.path is None:
+        if video.media_path is None:
             raise StoreError(f"video {video.id} ({video.file_name!r}) has no stored media")
+        if video.path is None:  # the decoder seeks in a file
+            raise StoreError(
+                f"video {video.id} ({video.file_name!r}): decoding needs a media storage with "
+                "local files"
+            )
         if video.kind == "frames":
             return open_frame_folder(video.path, video.fps, cache_frames=cache_frames)
         return open_video(video.path, index=video.decode_index, cache_frames=cache_frames)

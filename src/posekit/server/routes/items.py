@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import numpy as np
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
+from posekit.server.auth import CurrentUser
+from posekit.server.authz import Permission, allow
 from posekit.server.deps import DatabaseId, JSONRoute, State, errors
 from posekit.server.schemas import (
     AssistRequest,
@@ -40,7 +44,12 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return etag in tags
 
 
-@router.get("/{item_id}", response_model=ItemDetailOut, responses=errors(404))
+@router.get(
+    "/{item_id}",
+    response_model=ItemDetailOut,
+    responses=errors(404),
+    dependencies=[allow(Permission.VIEW)],
+)
 def get_item(item_id: DatabaseId, state: State) -> ItemDetailOut:
     """An item with all its instances (and their versions)."""
     summary = item_summary(state.ws, item_id)
@@ -51,7 +60,12 @@ def get_item(item_id: DatabaseId, state: State) -> ItemDetailOut:
     )
 
 
-@router.get("/{item_id}/image", response_class=FileResponse, responses=_IMAGE_RESPONSES)
+@router.get(
+    "/{item_id}/image",
+    response_class=FileResponse,
+    responses=_IMAGE_RESPONSES,
+    dependencies=[allow(Permission.VIEW)],
+)
 def get_image(item_id: DatabaseId, request: Request, state: State) -> Response:
     """The image file as stored, with an ETag (its content hash) and private caching.
 
@@ -65,15 +79,32 @@ def get_image(item_id: DatabaseId, request: Request, state: State) -> Response:
     }
     if _etag_matches(request.headers.get("if-none-match"), media.etag):
         return Response(status_code=304, headers=headers)
-    return FileResponse(
-        media.path,
+    prefetch = BackgroundTask(state.images.prefetch, item_id, state.media_opener(media), media.size)
+    if media.path is not None:
+        return FileResponse(
+            media.path, media_type=media.media_type, headers=headers, background=prefetch
+        )
+    # A media storage without local files: stream the object.
+    return StreamingResponse(
+        _chunks(state.ws.storage.open(media.key)),
         media_type=media.media_type,
-        headers=headers,
-        background=BackgroundTask(state.images.prefetch, item_id, media.path, media.size),
+        headers={**headers, "Content-Length": str(state.ws.storage.size(media.key))},
+        background=prefetch,
     )
 
 
-@router.get("/{item_id}/thumbnail", response_class=Response, responses=_IMAGE_RESPONSES)
+def _chunks(stream: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
+    with stream:
+        while chunk := stream.read(size):
+            yield chunk
+
+
+@router.get(
+    "/{item_id}/thumbnail",
+    response_class=Response,
+    responses=_IMAGE_RESPONSES,
+    dependencies=[allow(Permission.VIEW)],
+)
 def get_thumbnail(
     item_id: DatabaseId,
     request: Request,
@@ -95,14 +126,17 @@ def get_thumbnail(
     response_model=InstanceOut,
     status_code=201,
     responses=errors(404, 422),
+    dependencies=[allow(Permission.ANNOTATE)],
 )
-def create_instance(item_id: DatabaseId, body: InstanceIn, state: State) -> InstanceOut:
+def create_instance(
+    item_id: DatabaseId, body: InstanceIn, state: State, user: CurrentUser
+) -> InstanceOut:
     """Store a new instance on an item (version 1). With ``template_version``, refused
     (409) when the project's template changed since."""
     from posekit.server.template_guard import check_item_template
 
     check_item_template(state, item_id, body.template_version)
-    record = state.ws.add_instance(item_id, body.to_instance())
+    record = state.ws.add_instance(item_id, body.to_instance(), author_id=user.id)
     return InstanceOut.model_validate(record)
 
 
@@ -114,7 +148,12 @@ def _assist_model(state: State, project_id: int) -> str:
     return settings.get("assist_model") or DEFAULT_MODEL
 
 
-@router.post("/{item_id}/assist", response_model=InstanceOut, responses=errors(404, 422))
+@router.post(
+    "/{item_id}/assist",
+    response_model=InstanceOut,
+    responses=errors(404, 422),
+    dependencies=[allow(Permission.ANNOTATE)],
+)
 def assist_box(item_id: DatabaseId, body: AssistRequest, state: State) -> InstanceOut:
     """AI-assist: the pose of the person in ``box``, as a predicted instance that is
     NOT saved (``id`` null, ``version`` 0); save it with POST .../instances. The model
@@ -127,7 +166,7 @@ def assist_box(item_id: DatabaseId, body: AssistRequest, state: State) -> Instan
     box = np.asarray(body.box, dtype=np.float32)
     if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
         raise StoreError(f"box {list(body.box)} is not an x1, y1, x2, y2 box with x1 < x2, y1 < y2")
-    image = state.images.get(item_id, media.path, media.size)
+    image = state.images.get(item_id, state.media_opener(media), media.size)
     # A large image is decoded reduced (Settings.assist_max_side): box in, pose out scaled.
     scale = np.array([image.scale_x, image.scale_y], dtype=np.float32)
     spec = body.model or _assist_model(state, media.project_id)
@@ -152,11 +191,13 @@ def assist_box(item_id: DatabaseId, body: AssistRequest, state: State) -> Instan
     "/{item_id}/review",
     response_model=ReviewOut,
     responses=errors(404, 422, 409, conflict_current=True),
+    dependencies=[allow(Permission.ANNOTATE)],
 )
-def review(item_id: DatabaseId, body: ReviewRequest, state: State) -> ReviewOut:
+def review(item_id: DatabaseId, body: ReviewRequest, state: State, user: CurrentUser) -> ReviewOut:
     """Accept or reject instances of an item (each at its current version; an
     instance changed meanwhile gives 409 with its current state), in one
     transaction. When no predicted instance is left, the item's status becomes
     ``reviewed`` (the store's rule)."""
-    records = state.ws.review(item_id, dict.fromkeys(body.instance_ids, body.action))
+    decisions = dict.fromkeys(body.instance_ids, body.action)
+    records = state.ws.review(item_id, decisions, author_id=user.id)
     return ReviewOut(instances=[InstanceOut.model_validate(r) for r in records])

@@ -7,6 +7,8 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 
+from posekit.server.auth import CurrentUser
+from posekit.server.authz import Permission, allow
 from posekit.server.deps import DatabaseId, JSONRoute, State, errors
 from posekit.server.setup_schemas import (
     ModelOut,
@@ -33,7 +35,12 @@ def _definition(template, version=None, layout=None) -> TemplateDefinitionOut:
     )
 
 
-@router.post("/templates/validate", response_model=TemplateValidationOut, tags=["templates"])
+@router.post(
+    "/templates/validate",
+    response_model=TemplateValidationOut,
+    tags=["templates"],
+    dependencies=[allow(Permission.USER)],
+)
 def validate_template(body: TemplateValidateIn) -> TemplateValidationOut:
     """Check a template (the YAML/JSON layout) as ``posekit templates validate`` does:
     ``valid``, or the error naming the bad element and where it is (``problem``)."""
@@ -61,6 +68,7 @@ def validate_template(body: TemplateValidateIn) -> TemplateValidationOut:
     response_model=TemplateDefinitionOut,
     responses=errors(404),
     tags=["templates"],
+    dependencies=[allow(Permission.USER)],
 )
 def preset_definition(name: str) -> TemplateDefinitionOut:
     """A preset in the YAML/JSON layout (a starting point for the template editor)."""
@@ -74,7 +82,10 @@ def preset_definition(name: str) -> TemplateDefinitionOut:
 
 
 @router.get(
-    "/projects/{project_id}/template", response_model=TemplateDefinitionOut, responses=errors(404)
+    "/projects/{project_id}/template",
+    response_model=TemplateDefinitionOut,
+    responses=errors(404),
+    dependencies=[allow(Permission.VIEW)],
 )
 def project_template(project_id: DatabaseId, state: State) -> TemplateDefinitionOut:
     """A project's template in the YAML/JSON layout, its version and the editor layout."""
@@ -83,7 +94,7 @@ def project_template(project_id: DatabaseId, state: State) -> TemplateDefinition
     return _definition(project.template, project.template_version, layout)
 
 
-def _change(project_id: int, body: TemplateChangeIn, state: State, dry_run: bool):
+def _change(project_id: int, body: TemplateChangeIn, state: State, dry_run: bool, author_id=None):
     from posekit.skeleton import Skeleton
 
     project = get_project_by_id(state.ws, project_id)
@@ -95,6 +106,7 @@ def _change(project_id: int, body: TemplateChangeIn, state: State, dry_run: bool
         expected_template_version=body.template_version,
         drop_labeled=body.drop_labeled,
         dry_run=dry_run,
+        author_id=author_id,
     )
 
 
@@ -102,6 +114,7 @@ def _change(project_id: int, body: TemplateChangeIn, state: State, dry_run: bool
     "/projects/{project_id}/template/preview",
     response_model=TemplateChangeOut,
     responses=errors(404, 409, 422),
+    dependencies=[allow(Permission.MANAGE)],
 )
 def preview_template_change(
     project_id: DatabaseId, body: TemplateChangeIn, state: State
@@ -116,9 +129,10 @@ def preview_template_change(
     "/projects/{project_id}/template",
     response_model=TemplateChangeOut,
     responses=errors(404, 409, 422),
+    dependencies=[allow(Permission.MANAGE)],
 )
 def change_template(
-    project_id: DatabaseId, body: TemplateChangeIn, state: State
+    project_id: DatabaseId, body: TemplateChangeIn, state: State, user: CurrentUser
 ) -> TemplateChangeOut:
     """Change a project's template and migrate every instance, in one transaction
     (:meth:`posekit.store.Workspace.change_template`): renamed points keep their data,
@@ -129,7 +143,7 @@ def change_template(
     from posekit.server.routes.projects import _detail
     from posekit.store.project_settings import update_project_settings
 
-    project, change = _change(project_id, body, state, dry_run=False)
+    project, change = _change(project_id, body, state, dry_run=False, author_id=user.id)
     state.forget_template(project.id)
     if body.layout is not None:
         update_project_settings(state.ws, project, {"template_layout": body.layout})
@@ -138,7 +152,9 @@ def change_template(
     return out
 
 
-@router.get("/models", response_model=list[ModelOut], tags=["models"])
+@router.get(
+    "/models", response_model=list[ModelOut], tags=["models"], dependencies=[allow(Permission.USER)]
+)
 def list_models(
     state: State,
     task: Literal["detector", "pose"] | None = Query(None, description="only this task"),
@@ -165,7 +181,10 @@ def _settings_out(project) -> ProjectSettingsOut:
 
 
 @router.get(
-    "/projects/{project_id}/settings", response_model=ProjectSettingsOut, responses=errors(404)
+    "/projects/{project_id}/settings",
+    response_model=ProjectSettingsOut,
+    responses=errors(404),
+    dependencies=[allow(Permission.VIEW)],
 )
 def get_settings(project_id: DatabaseId, state: State) -> ProjectSettingsOut:
     """A project's settings (defaults filled in)."""
@@ -176,6 +195,7 @@ def get_settings(project_id: DatabaseId, state: State) -> ProjectSettingsOut:
     "/projects/{project_id}/settings",
     response_model=ProjectSettingsOut,
     responses=errors(404, 422),
+    dependencies=[allow(Permission.MANAGE)],
 )
 def patch_settings(
     project_id: DatabaseId, body: ProjectSettingsIn, state: State
