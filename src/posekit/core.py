@@ -114,7 +114,7 @@ class Instance:
         ):
             bad = int(np.flatnonzero(~np.isin(vis_raw, (0, 1, 2)))[0])
             raise InstanceError(
-                f"visibility: keypoint {bad} has value {vis_raw[bad]!r}, expected 0, 1 or 2"
+                f"visibility: keypoint {bad} has value {vis_raw[bad].item()!r}, expected 0, 1 or 2"
             )
         vis = vis_raw.astype(np.uint8)
         labeled = vis > 0

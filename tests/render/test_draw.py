@@ -215,6 +215,7 @@ def test_render_coco_refuses_unsafe_names_and_overwriting(sample, tmp_path):
 
 def test_render_coco_from_a_coco_file(tmp_path):
     import posekit.formats.coco  # noqa: F401  (a broken module must fail the test, not skip it)
+
     if not DATA.exists():
         pytest.skip(f"shared sample data not found at {DATA}")
     written = render_coco(DATA / "person_keypoints.json", DATA / "images", tmp_path)

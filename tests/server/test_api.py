@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 
 from posekit.server import Settings, create_app
 
+from .auth_helpers import login_admin
+
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -30,6 +32,7 @@ def make_client(tmp_path: Path, **settings: object) -> Iterator[TestClient]:
     app = create_app(Settings(workspace=tmp_path / "ws", **settings))
     # A loopback address: the server answers no other names (DNS rebinding).
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        login_admin(client)
         yield client
 
 

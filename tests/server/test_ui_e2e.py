@@ -21,6 +21,8 @@ import pytest
 
 from posekit.store.imports import portable_name
 
+from .auth_helpers import access_token, bearer, browser_login_url
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -61,6 +63,7 @@ class LiveServer:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         app = create_app(Settings(workspace=workspace, host="127.0.0.1", port=self.port))
+        self.app = app
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -70,7 +73,7 @@ class LiveServer:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the test server did not start on {self.url}")
             time.sleep(0.05)
-        self.http = httpx.Client(base_url=self.url, timeout=60)
+        self.http = httpx.Client(base_url=self.url, timeout=60, headers=bearer(access_token(app)))
 
     def get(self, path: str, **params: Any) -> Any:
         response = self.http.get(path, params=params)
@@ -167,7 +170,7 @@ def browser(server: LiveServer) -> Iterator[Any]:
 
 
 @pytest.fixture()
-def page(browser: Any) -> Iterator[Any]:
+def page(browser: Any, server: LiveServer) -> Iterator[Any]:
     """A fresh 1280x720 page; any JavaScript dialog or page error fails the test."""
     # Playwright's wait_for_function evaluates its predicate string inside the page,
     # which the server's CSP (no eval) forbids; test_ui_runs_under_the_csp runs the UI
@@ -181,6 +184,7 @@ def page(browser: Any) -> Iterator[Any]:
     page.errors = []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
     page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(browser_login_url(server.app, server.url))  # logged in, then at /
     try:
         yield page
         assert page.errors == [], f"JavaScript errors: {page.errors}"
@@ -403,6 +407,7 @@ def test_ui_runs_under_the_csp(browser: Any, server: LiveServer) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
+        page.goto(browser_login_url(server.app, server.url))
         response = page.goto(server.url + "/")
         assert "script-src 'self'" in response.headers["content-security-policy"]
         page.locator(".project-link").filter(has_text=PROJECT).click()

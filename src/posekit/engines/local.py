@@ -40,6 +40,7 @@ from posekit.pipeline.run import (
     run_pipeline,
 )
 from posekit.store import Item, Project, Workspace
+from posekit.store.storage import MediaStorage
 from posekit.store.videos import FRAME_ITEM_KIND
 
 __all__ = ["PROVENANCE_OPTIONS", "ItemSource", "PredictionWriter", "autolabel", "provenance"]
@@ -47,24 +48,31 @@ __all__ = ["PROVENANCE_OPTIONS", "ItemSource", "PredictionWriter", "autolabel", 
 log = logging.getLogger(__name__)
 
 
-def _load_item(item: Item) -> np.ndarray:
-    if item.path is None:
+def _load_item(item: Item, storage: MediaStorage | None = None) -> np.ndarray:
+    if item.media_path is None:
         raise FrameError("no media file (registered only)")
+    if item.path is None and storage is not None:  # a storage without local files
+        from posekit.store.storage import media_source
+
+        return load_image(media_source(storage, item.media_path))
+    if item.path is None:
+        raise FrameError("its media storage keeps no local files")
     return load_image(item.path)
 
 
 class ItemSource:
     """A :class:`~posekit.pipeline.run.FrameSource` over project items (keyed by item id)."""
 
-    def __init__(self, items: Sequence[Item]) -> None:
+    def __init__(self, items: Sequence[Item], storage: MediaStorage | None = None) -> None:
         self.items = list(items)
+        self.storage = storage
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __iter__(self) -> Iterator[WorkUnit]:
         for item in self.items:
-            yield WorkUnit(item.id, partial(_load_item, item))
+            yield WorkUnit(item.id, partial(_load_item, item, self.storage))
 
 
 class PredictionWriter:
@@ -79,6 +87,7 @@ class PredictionWriter:
         report: Receives processed / skipped / instances / failures counts.
         provenance: What produced the predictions (:func:`provenance`), stored in each
             prediction's ``extra["autolabel"]`` so a reviewer can see it.
+        author_id: The user who ran the job (the predictions' author), or None.
     """
 
     def __init__(
@@ -89,8 +98,10 @@ class PredictionWriter:
         overwrite: bool,
         report: AutolabelReport,
         provenance: Mapping[str, Any] | None = None,
+        author_id: int | None = None,
     ) -> None:
         self._ws = ws
+        self._author_id = author_id
         self._provenance = dict(provenance) if provenance else None
         self._names = {item.id: item.file_name for item in items}
         self._model_name = model_name
@@ -106,7 +117,9 @@ class PredictionWriter:
 
     def commit(self) -> None:
         predictions, self._pending = self._pending, {}
-        written = self._ws.write_predictions(predictions, overwrite=self._overwrite)
+        written = self._ws.write_predictions(
+            predictions, overwrite=self._overwrite, author_id=self._author_id
+        )
         # Items labeled by someone else since the run started are skipped, not overwritten.
         self._report.processed += len(written)
         self._report.skipped += len(predictions) - len(written)
@@ -147,7 +160,7 @@ def provenance(
 
 def _is_stored_frame(item: Item) -> bool:
     """A frame of a stored video: labeled through its video (tracked), not as an image."""
-    return item.kind == FRAME_ITEM_KIND and item.path is None
+    return item.kind == FRAME_ITEM_KIND and item.media_path is None
 
 
 def items_to_label(
@@ -214,6 +227,7 @@ def autolabel(
     should_stop: Callable[[], bool] | None = None,
     detector: Detector | None = None,
     pose: PoseEstimator | None = None,
+    author_id: int | None = None,
 ) -> AutolabelReport:
     """Predict poses for every item of a project (or one dataset) and store them.
 
@@ -230,6 +244,8 @@ def autolabel(
         detector: A created detector to use instead of ``options.detector`` (it
             belongs to the caller and is not closed here).
         pose: A created pose estimator to use instead of ``options.pose``.
+        author_id: The user running it: the author of the image predictions (the
+            predictions they replace stay in their history).
 
     Returns:
         An :class:`AutolabelReport`; per-item failures are collected there.
@@ -273,10 +289,10 @@ def autolabel(
         )
         sink = PredictionWriter(
             ws, todo, pose.name, options.replaces_predictions, report,
-            provenance=provenance(options, detector, pose),
+            provenance=provenance(options, detector, pose), author_id=author_id,
         )  # fmt: skip
         summary = run_pipeline(
-            ItemSource(todo),
+            ItemSource(todo, ws.storage),
             sink,
             detector,
             pose,

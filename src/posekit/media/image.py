@@ -7,6 +7,7 @@ import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -34,28 +35,40 @@ class ImageError(ValueError):
     """An image cannot be read; the message names the file."""
 
 
-def _open(path: Path) -> Image.Image:
+def _source(path: str | os.PathLike[str] | BinaryIO) -> Path | BinaryIO:
+    """A path as a :class:`Path`; an open binary stream (named for messages) as is."""
+    return path if hasattr(path, "read") else Path(path)  # type: ignore[arg-type]
+
+
+def _name(path: Path | BinaryIO) -> object:
+    return getattr(path, "name", path) if hasattr(path, "read") else path
+
+
+def _open(path: Path | BinaryIO) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
     except FileNotFoundError:
-        raise ImageError(f"{path}: file not found") from None
+        raise ImageError(f"{_name(path)}: file not found") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: image is too large (over {MAX_PIXELS} pixels)") from None
+        raise ImageError(f"{_name(path)}: image is too large (over {MAX_PIXELS} pixels)") from None
     except (OSError, ValueError, SyntaxError) as exc:
-        reason = str(exc).replace(f" {str(path)!r}", "")  # PIL repeats the path
-        raise ImageError(f"{path}: not a readable image: {reason}") from None
+        reason = str(exc).replace(f" {str(_name(path))!r}", "")  # PIL repeats the path
+        raise ImageError(f"{_name(path)}: not a readable image: {reason}") from None
     if image.width * image.height > MAX_PIXELS:
         width, height = image.size
         image.close()  # the caller never gets it: release the file handle now
-        raise ImageError(f"{path}: image is too large ({width}x{height} > {MAX_PIXELS} pixels)")
+        raise ImageError(
+            f"{_name(path)}: image is too large ({width}x{height} > {MAX_PIXELS} pixels)"
+        )
     return image
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` after EXIF orientation, reading only the header."""
-    path = Path(path)
+def image_size(path: str | Path | BinaryIO) -> tuple[int, int]:
+    """``(width, height)`` after EXIF orientation, reading only the header (of a file,
+    or of an open binary stream such as a media storage's object)."""
+    path = _source(path)
     image = _open(path)
     with image:
         width, height = image.size
@@ -68,7 +81,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return width, height
 
 
-def load_image(path: str | Path, *, max_side: int | None = None) -> np.ndarray:
+def load_image(path: str | Path | BinaryIO, *, max_side: int | None = None) -> np.ndarray:
     """Decode an image to ``(H, W, 3) uint8`` RGB with EXIF orientation applied.
 
     Truncated or corrupt files raise :class:`ImageError` naming the file
@@ -78,7 +91,8 @@ def load_image(path: str | Path, *, max_side: int | None = None) -> np.ndarray:
     that limit allows.
 
     Args:
-        path: The image file.
+        path: The image file (or an open binary stream, e.g. from a media storage;
+            messages show its ``name``).
         max_side: Decode at most this many pixels on the longest side: JPEGs are
             decoded at a reduced scale (1/2 ... 1/8, far less memory and time),
             other formats are reduced after decoding. The result is then smaller
@@ -90,7 +104,7 @@ def load_image(path: str | Path, *, max_side: int | None = None) -> np.ndarray:
         >>> max(pixels.shape[:2]) <= 1024  # doctest: +SKIP
         True
     """
-    path = Path(path)
+    path = _source(path)
     image = _open(path)
     try:
         with image:
@@ -109,7 +123,7 @@ def load_image(path: str | Path, *, max_side: int | None = None) -> np.ndarray:
                 frame = frame.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
             return np.asarray(frame, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{path}: truncated or corrupt image: {exc}") from None
+        raise ImageError(f"{_name(path)}: truncated or corrupt image: {exc}") from None
 
 
 def find_images(inputs: Iterable[str | Path], *, recursive: bool = True) -> list[Path]:

@@ -12,14 +12,22 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from posekit.server.auth import UploadsNeedLogin
+from posekit.server.authz import document_permissions
 from posekit.server.docs import install_docs
 from posekit.server.jobs import JobConflictError, QueueFullError
+from posekit.server.routes import auth as auth_routes
+from posekit.server.routes import comments as comment_routes
+from posekit.server.routes import history as history_routes
 from posekit.server.routes import instances, items, jobs, meta, projects, setup, transfer, video
+from posekit.server.routes import users as user_routes
+from posekit.server.routes import workflow as workflow_routes
 from posekit.server.schemas import InstanceOut
 from posekit.server.security import install_security
 from posekit.server.settings import Settings
 from posekit.server.state import AppState
 from posekit.server.uploads import UploadRefused
+from posekit.store.storage import MediaStorage
 
 __all__ = ["STATIC_DIR", "create_app"]
 
@@ -82,13 +90,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         StoreError,
         TemplateVersionError,
     )
+    from posekit.store.database import DatabaseUnavailableError, WriteConflictError
+    from posekit.store.history import StaleRestoreError
+    from posekit.store.workflow import StageError, WorkflowPermissionError
 
     # Starlette picks the handler of the most specific class in the exception's MRO.
     app.add_exception_handler(NotFoundError, _error(404))
     app.add_exception_handler(AlreadyExistsError, _error(409))
     app.add_exception_handler(StaleVersionError, _stale)
     app.add_exception_handler(TemplateVersionError, _error(409))
+    app.add_exception_handler(StaleRestoreError, _error(409))
     app.add_exception_handler(StoreError, _error(422))
+    # PostgreSQL: a write aborted by concurrent writers every time it was retried, or
+    # the database went away: the request may succeed when sent again.
+    app.add_exception_handler(WriteConflictError, _error(503))
+    app.add_exception_handler(DatabaseUnavailableError, _error(503))
+    app.add_exception_handler(StageError, _error(409))  # the team workflow (issue 12)
+    app.add_exception_handler(WorkflowPermissionError, _error(403))
     app.add_exception_handler(JobConflictError, _error(409))
     app.add_exception_handler(QueueFullError, _error(429))
     app.add_exception_handler(UploadRefused, _refused)
@@ -106,11 +124,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OverflowError, _overflow)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, storage: MediaStorage | None = None) -> FastAPI:
     """Build the posekit web app on one workspace.
 
     Args:
         settings: Server settings; default from ``POSEKIT_*`` environment variables.
+        storage: Where the workspace keeps media files (default: its ``media/``
+            folder, :class:`~posekit.store.storage.LocalStorage`).
 
     Returns:
         A FastAPI app serving the JSON API under ``/api`` and the UI at ``/``.
@@ -124,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from posekit import __version__
 
     settings = settings or Settings()
-    state = AppState(settings)
+    state = AppState(settings, storage=storage)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,9 +165,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.posekit = state
     _install_error_handlers(app)
-    for module in (meta, projects, items, instances, jobs, transfer, video, setup):
+    routers = (auth_routes, user_routes, meta, projects, items, instances, jobs, transfer, video)
+    for module in (*routers, workflow_routes, comment_routes, history_routes, setup):
         app.include_router(module.router)
     install_docs(app)
+    document_permissions(app.routes)
+    # Innermost of the middleware: a multipart body is read only from a logged-in user.
+    app.add_middleware(UploadsNeedLogin)
     install_security(app, settings)
     _mount_static(app)
     return app

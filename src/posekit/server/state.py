@@ -7,9 +7,10 @@ import logging
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from posekit.server.jobs import JobManager
 from posekit.server.settings import Settings
 from posekit.skeleton import Skeleton
 from posekit.store import NotFoundError, StoreError, Workspace
+from posekit.store.storage import MediaStorage
 
 __all__ = ["AppState", "DecodedImage", "ImageCache", "ModelPool"]
 
@@ -111,12 +113,18 @@ class ImageCache:
         self._max_side = max_side
         self._lock = threading.Lock()
 
-    def get(self, item_id: int, path: Path, size: tuple[int, int] | None = None) -> DecodedImage:
+    def get(
+        self,
+        item_id: int,
+        path: Path | Callable[[], Path | BinaryIO],
+        size: tuple[int, int] | None = None,
+    ) -> DecodedImage:
         """The decoded image of an item (loaded on a miss).
 
         Args:
             item_id: The item.
-            path: Its image file.
+            path: Its image file, or a function giving what to decode (a media
+                storage without local files: called on a miss only).
             size: The item's ``(width, height)`` (for the scale); default: read from
                 the file's header.
         """
@@ -129,9 +137,12 @@ class ImageCache:
                 return image
         # Decode outside the lock; a concurrent miss on the same item decodes twice,
         # which is harmless and rarer than blocking every other request.
-        pixels = load_image(path, max_side=self._max_side)
+        source = path() if callable(path) else path
+        pixels = load_image(source, max_side=self._max_side)
         pixels.setflags(write=False)
-        width, height = size or image_size(path)
+        if size is None and not isinstance(source, Path):
+            source.seek(0)
+        width, height = size or image_size(source)
         image = DecodedImage(
             pixels, width / max(1, pixels.shape[1]), height / max(1, pixels.shape[0])
         )
@@ -144,7 +155,12 @@ class ImageCache:
                 self._bytes -= old.pixels.nbytes
         return image
 
-    def prefetch(self, item_id: int, path: Path, size: tuple[int, int] | None = None) -> None:
+    def prefetch(
+        self,
+        item_id: int,
+        path: Path | Callable[[], Path | BinaryIO],
+        size: tuple[int, int] | None = None,
+    ) -> None:
         """Decode into the cache ahead of an assist request (errors only logged: the
         image was already sent; assist will report them)."""
         from posekit.media import ImageError
@@ -185,7 +201,10 @@ class ItemMedia:
 
     item_id: int
     project_id: int
-    path: Path
+    #: The key in the workspace's media storage (``Item.media_path``).
+    key: str
+    #: The local file when the storage keeps one, else None (bytes are streamed).
+    path: Path | None
     etag: str
     media_type: str
     width: int = 0
@@ -200,9 +219,9 @@ class ItemMedia:
 class AppState:
     """Everything one app instance holds; created by :func:`posekit.server.create_app`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, storage: MediaStorage | None = None) -> None:
         self.settings = settings
-        self.ws = Workspace(settings.workspace)
+        self.ws = Workspace(settings.workspace, database_url=settings.database_url, storage=storage)
         self.models = ModelPool(options=settings.assist_options)
         self.images = ImageCache(settings.image_cache_bytes, settings.assist_max_side)
         self.thumbnails = BytesCache(settings.thumbnail_cache_items)
@@ -223,16 +242,17 @@ class AppState:
         from posekit.store.queries import project_id_of_item
 
         item = self.ws.get_item(item_id)
-        if item.path is None:
+        if item.media_path is None:
             raise NotFoundError(f"item {item_id} ({item.file_name!r}) has no image file")
-        if not item.path.is_file():
+        if not (item.path.is_file() if item.path else self.ws.storage.exists(item.media_path)):
             raise NotFoundError(f"item {item_id} ({item.file_name!r}): image file is missing")
         media = ItemMedia(
             item_id=item_id,
             project_id=project_id_of_item(self.ws, item_id),
+            key=item.media_path,
             path=item.path,
             etag=f'"{item.sha256 or item.media_path}"',
-            media_type=_media_type(item.path),
+            media_type=_media_type(self.media_source(item.media_path), item.media_path),
             width=int(item.width or 0),
             height=int(item.height or 0),
         )
@@ -241,6 +261,17 @@ class AppState:
                 self._media.clear()
             self._media[item_id] = media
         return media
+
+    def media_source(self, key: str) -> Path | BinaryIO:
+        """What a decoder reads for a media key: the local file, or the bytes of a
+        storage without local files (:func:`posekit.store.storage.media_source`)."""
+        from posekit.store.storage import media_source
+
+        return media_source(self.ws.storage, key)
+
+    def media_opener(self, media: ItemMedia) -> Path | Callable[[], Path | BinaryIO]:
+        """The image of ``media`` for :class:`ImageCache` (read only on a cache miss)."""
+        return media.path if media.path is not None else lambda: self.media_source(media.key)
 
     def template(self, project_id: int) -> Skeleton:
         """A project's template (cached until :meth:`forget_template`)."""
@@ -268,7 +299,7 @@ class AppState:
         if data is None:
             try:
                 # The pixel limit applies; a JPEG is decoded at reduced scale.
-                pixels = load_image(media.path, max_side=size)
+                pixels = load_image(self.media_source(media.key), max_side=size)
                 out = io.BytesIO()
                 Image.fromarray(pixels).save(out, "JPEG", quality=80)
             except (OSError, ValueError) as exc:
@@ -302,7 +333,7 @@ _FORMAT_TYPES = {
 }
 
 
-def _media_type(path: Path) -> str:
+def _media_type(source: Path | BinaryIO, key: str) -> str:
     """The image type by content (the stored name keeps the uploader's extension)."""
     from PIL import Image
 
@@ -310,7 +341,7 @@ def _media_type(path: Path) -> str:
         with warnings.catch_warnings():
             # Only the header is read; the pixel limit is checked where pixels are decoded.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 return _FORMAT_TYPES.get(image.format or "", "application/octet-stream")
     except (OSError, ValueError):
-        return _MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return _MEDIA_TYPES.get(Path(key).suffix.lower(), "application/octet-stream")

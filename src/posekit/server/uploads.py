@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from posekit.media import IMAGE_EXTENSIONS
+from posekit.media.video import VIDEO_EXTENSIONS
 
 __all__ = ["IMAGE_FORMATS", "UploadRefused", "check_image_file", "safe_upload_name"]
 
@@ -28,6 +29,12 @@ IMAGE_FORMATS = {
     "BMP": ".bmp",
     "TIFF": ".tif",
 }
+#: What the refusal of an unsupported file says is accepted (videos: the CLI's import).
+_ACCEPTED = (
+    f"accepted images: {', '.join(sorted(set(IMAGE_FORMATS) - {'MPO'}))} "
+    f"({', '.join(sorted(IMAGE_EXTENSIONS))}); videos "
+    f"({', '.join(sorted(VIDEO_EXTENSIONS))}) are imported with `posekit import`"
+)
 _COPY_CHUNK = 1024 * 1024
 #: Longest file or folder name (bytes of UTF-8) most file systems store.
 MAX_NAME_BYTES = 255
@@ -105,7 +112,9 @@ def check_image_file(path: Path, name: str, max_pixels: int) -> str:
         try:
             image = Image.open(path)
         except UnidentifiedImageError:
-            raise UploadRefused(415, f"file {name!r} is not an image (by its content)") from None
+            raise UploadRefused(
+                415, f"file {name!r} is not an image (by its content); {_ACCEPTED}"
+            ) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise UploadRefused(
                 413, f"file {name!r} has too many pixels (limit {max_pixels})"
@@ -117,8 +126,7 @@ def check_image_file(path: Path, name: str, max_pixels: int) -> str:
             if fmt not in IMAGE_FORMATS:
                 raise UploadRefused(
                     415,
-                    f"file {name!r} is a {fmt or 'unknown'} image; accepted: "
-                    + ", ".join(sorted(set(IMAGE_FORMATS) - {"MPO"})),
+                    f"file {name!r} is a {fmt or 'unknown'} image; {_ACCEPTED}",
                 )
             width, height = image.size
             if width * height > max_pixels:
@@ -151,5 +159,6 @@ def stored_name(name: PurePosixPath, extension: str) -> PurePosixPath:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a temporary folder (ignoring errors: it lives in the system temp dir)."""
+    """Remove a staging folder (ignoring errors: the workspace sweeps leftovers when
+    it next opens)."""
     shutil.rmtree(path, ignore_errors=True)

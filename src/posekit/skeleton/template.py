@@ -187,7 +187,7 @@ class Skeleton:
             bad = int(np.flatnonzero(~np.isfinite(sigmas) | (sigmas <= 0))[0])
             raise SkeletonError(
                 f"template {self.name!r}: sigma for {kps[bad]!r} must be a positive number, "
-                f"got {sigmas[bad]!r}"
+                f"got {sigmas[bad].item()!r}"
             )
         kc = np.asarray(self.keypoint_colors, dtype=np.uint8).reshape(-1, 3)
         if kc.shape != (k, 3):

@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from posekit.store.storage import StagedMedia
+
 if TYPE_CHECKING:
     from posekit.store.workspace import Workspace
 
@@ -39,7 +41,6 @@ log = logging.getLogger(__name__)
 STAGING_DIR = ".staging"
 #: Staging older than this is stale even if its process id is in use again.
 STALE_AFTER_S = 24 * 3600
-_INCOMING = ".incoming-"
 
 
 #: ``<anything><pid>-<32 hex>``: the process id of a staging entry's creator.
@@ -65,10 +66,15 @@ def _owner_alive(name: str) -> bool | None:
 
 def _is_stale(path: Path, now: float) -> bool:
     try:
-        age = now - path.lstat().st_mtime
+        mtime = path.lstat().st_mtime
     except OSError:
         return False
-    alive = _owner_alive(path.name)
+    return _stale(path.name, mtime, now)
+
+
+def _stale(name: str, mtime: float, now: float) -> bool:
+    age = now - mtime
+    alive = _owner_alive(name)
     return age > STALE_AFTER_S or alive is False or (alive is None and age > 3600)
 
 
@@ -84,11 +90,7 @@ def make_staging_dir(workspace: Workspace, prefix: str) -> Path:
 def sweep_stale_staging(workspace: Workspace) -> int:
     """Remove staging left by killed imports; returns how many entries went."""
     now = time.time()
-    removed = 0
-    for temp in workspace.media_root.rglob(f"{_INCOMING}*"):
-        if temp.is_file() and _is_stale(temp, now):
-            temp.unlink(missing_ok=True)
-            removed += 1
+    removed = workspace.storage.sweep_staging(lambda name, mtime: _stale(name, mtime, now))
     staging = workspace.root / STAGING_DIR
     if staging.is_dir():
         for entry in staging.iterdir():
@@ -112,80 +114,47 @@ def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _rmdir_if_empty(folder: Path) -> bool:
-    try:
-        folder.rmdir()
-    except OSError:  # not empty, or gone
-        return not folder.exists()
-    return True
-
-
 class MediaStager:
-    """Copies media files into the workspace so that a failed import leaves no trace.
+    """Copies media files into the workspace's storage so that a failed import leaves
+    no trace.
 
-    Files are first copied to temporary names (hashing while copying), moved
-    to their final content-addressed names with :meth:`publish` just before the
-    database commit, and removed again by :meth:`rollback` if anything fails.
+    Files are first staged (:meth:`posekit.store.storage.MediaStorage.stage`: a
+    temporary copy, hashed while copying), published under their content-addressed
+    keys with :meth:`publish` just before the database commit, and removed again by
+    :meth:`rollback` if anything fails.
     """
 
     def __init__(self, workspace: Workspace, project_id: int, dataset_id: int) -> None:
-        self._ws = workspace
-        self._dir = workspace.media_root.resolve() / str(project_id) / str(dataset_id)
-        self._pending: list[tuple[Path, Path]] = []
-        self._created: list[Path] = []
+        self._storage = workspace.storage
+        self._folder = f"{int(project_id)}/{int(dataset_id)}"
+        self._pending: list[StagedMedia] = []
+        self._created: list[str] = []
 
     def stage(self, source: Path) -> tuple[str, str]:
-        """Copy ``source`` to a temporary file; return ``(sha256, media_path)``."""
-        self._dir.mkdir(parents=True, exist_ok=True)
-        temp = self._ws._checked_media_path(
-            self._dir / f"{_INCOMING}{os.getpid()}-{uuid.uuid4().hex}"
-        )
-        digest = hashlib.sha256()
-        try:
-            with open(source, "rb") as src, open(temp, "xb") as dst:
-                while chunk := src.read(1 << 20):
-                    digest.update(chunk)
-                    dst.write(chunk)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        sha = digest.hexdigest()
+        """Copy ``source`` to a temporary object; return ``(sha256, media_path)``."""
         suffix = source.suffix.lower() if source.suffix.lower().isascii() else ""
-        final = self._ws._checked_media_path(self._dir / sha[:2] / f"{sha}{suffix}")
-        self._pending.append((temp, final))
-        return sha, final.relative_to(self._ws.media_root).as_posix()
+        with open(source, "rb") as handle:
+            staged = self._storage.stage(handle, self._folder, suffix)
+        self._pending.append(staged)
+        return staged.sha256, staged.key
 
     def discard_last(self) -> None:
         """Drop the most recently staged file (a duplicate that will not be used)."""
-        temp, _ = self._pending.pop()
-        temp.unlink(missing_ok=True)
+        self._storage.discard(self._pending.pop())
 
     def publish(self) -> None:
-        """Move staged files to their final names (call inside the DB transaction)."""
-        for temp, final in self._pending:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            existed = final.exists()
-            os.replace(temp, final)
-            if not existed:
-                self._created.append(final)
-        self._pending.clear()
+        """Move staged files to their final keys (call inside the DB transaction)."""
+        while self._pending:
+            staged = self._pending[0]
+            if self._storage.publish(staged):
+                self._created.append(staged.key)
+            self._pending.pop(0)
 
     def rollback(self) -> None:
         """Remove temporary files and files this import created."""
-        for temp, _ in self._pending:
-            temp.unlink(missing_ok=True)
-        for final in self._created:
-            final.unlink(missing_ok=True)
+        for staged in self._pending:
+            self._storage.discard(staged)
+        for key in self._created:
+            self._storage.delete(key)
         self._pending.clear()
         self._created.clear()
-        # Remove folders left empty (never above the media root).
-        media_root = self._ws.media_root.resolve()
-        for folder in sorted(
-            (p for p in self._dir.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)
-        ):
-            _rmdir_if_empty(folder)
-        folder = self._dir
-        while folder != media_root and folder.is_relative_to(media_root):
-            if not _rmdir_if_empty(folder):
-                break
-            folder = folder.parent

@@ -37,11 +37,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AccessTokenRow",
     "Base",
+    "CommentRow",
     "DatasetRow",
     "InstanceRow",
-    "AccessTokenRow",
-    "CommentRow",
     "InstanceVersionRow",
     "ItemRow",
     "JobRow",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal
 
@@ -17,6 +16,8 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from posekit.formats.registry import get_format, readable_formats, writable_formats
+from posekit.server.auth import CurrentUser
+from posekit.server.authz import Permission, allow
 from posekit.server.deps import DatabaseId, JSONRoute, State, errors
 from posekit.server.schemas import ImportReportOut
 from posekit.server.uploads import (
@@ -29,6 +30,7 @@ from posekit.server.uploads import (
 )
 from posekit.statuses import INSTANCE_STATUSES
 from posekit.store import StoreError
+from posekit.store.media_staging import make_staging_dir
 from posekit.store.queries import get_project_by_id
 
 router = APIRouter(prefix="/api/projects", tags=["import/export"], route_class=JSONRoute)
@@ -79,6 +81,7 @@ def _stage_images(state: State, files: list[UploadFile], root: Path) -> None:
     "/{project_id}/upload",
     response_model=ImportReportOut,
     responses=errors(404, 413, 415, 422),
+    dependencies=[allow(Permission.MANAGE)],
 )
 def upload_images(
     project_id: DatabaseId,
@@ -97,7 +100,7 @@ def upload_images(
     from posekit.store import import_images
 
     project = get_project_by_id(state.ws, project_id)
-    tmp = Path(tempfile.mkdtemp(prefix="posekit-upload-"))
+    tmp = make_staging_dir(state.ws, "upload-")
     try:
         # The folder name becomes the prefix import_images gives renamed files.
         root = tmp / "upload"
@@ -115,11 +118,13 @@ def upload_images(
     "/{project_id}/import/{format}",
     response_model=ImportReportOut,
     responses=errors(404, 413, 415, 422),
+    dependencies=[allow(Permission.MANAGE)],
 )
 def import_file(
     project_id: DatabaseId,
     format: ReadableFormat,
     state: State,
+    user: CurrentUser,
     file: Annotated[UploadFile, File(description="the annotation file, e.g. COCO keypoints JSON")],
     images: Annotated[
         list[UploadFile] | None,
@@ -142,7 +147,7 @@ def import_file(
     spec = get_format(format)
     project = get_project_by_id(state.ws, project_id)
     name = file.filename or f"annotations{(spec.extensions or ('',))[0]}"
-    tmp = Path(tempfile.mkdtemp(prefix="posekit-coco-"))
+    tmp = make_staging_dir(state.ws, "import-")
     try:
         image_root = tmp / "images"
         image_root.mkdir()
@@ -158,6 +163,7 @@ def import_file(
                 format=format,
                 image_root=image_root,
                 missing_media=missing_media,
+                author_id=user.id,
             )
         except RecursionError:
             raise UploadRefused(422, f"{spec.title} file {name!r} is nested too deeply") from None
@@ -204,6 +210,7 @@ def _download_name(project_name: str, suffix: str) -> str:
         },
         **errors(404, 422),
     },
+    dependencies=[allow(Permission.MANAGE)],
 )
 def export_project(
     project_id: DatabaseId,
@@ -226,6 +233,11 @@ def export_project(
         description="YOLO: fraction of the images put in a separate val split "
         "(deterministic by name); 0 uses the train images for val",
     ),
+    with_authors: bool = Query(
+        False,
+        description='COCO: write "author": "<username>" on each annotation (who wrote its '
+        "current version; left out where unknown)",
+    ),
 ) -> FileResponse:
     """Download a project's annotations in a writable format (a folder format as a zip)."""
     from posekit.store.exports import export
@@ -234,13 +246,16 @@ def export_project(
     project = get_project_by_id(state.ws, project_id)
     statuses = list(status) if status else None  # None: the format's default_statuses
     writer_options = {"val_fraction": val_fraction} if format == "yolo" else {}
-    tmp = Path(tempfile.mkdtemp(prefix="posekit-export-"))
+    tmp = make_staging_dir(state.ws, "export-")
     cleanup = BackgroundTask(remove_tree, tmp)
     try:
         if spec.kind == "file":
             extension = (spec.extensions or ("",))[0]
             out = tmp / f"{format}{extension}"
-            export(state.ws, project, out, format=format, dataset=dataset, statuses=statuses)
+            export(
+                state.ws, project, out, format=format, dataset=dataset, statuses=statuses,
+                with_authors=with_authors,
+            )  # fmt: skip
             return FileResponse(
                 out,
                 media_type=_MEDIA_TYPES.get(extension, "application/octet-stream"),
@@ -251,7 +266,7 @@ def export_project(
         folder = tmp / format
         export(
             state.ws, project, folder, format=format, dataset=dataset, statuses=statuses,
-            link=False, **writer_options,
+            link=False, with_authors=with_authors, **writer_options,
         )  # fmt: skip
         archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
         return FileResponse(

@@ -33,6 +33,67 @@ export function shiftedBox(box, dx, dy) {
   return [box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy];
 }
 
+/** The tight box around the labeled points of `data` (null when none is labeled). */
+export function tightBox(data) {
+  let x1 = Infinity;
+  let y1 = Infinity;
+  let x2 = -Infinity;
+  let y2 = -Infinity;
+  data.keypoints.forEach(([x, y], k) => {
+    if (!data.visibility[k]) return;
+    x1 = Math.min(x1, x);
+    y1 = Math.min(y1, y);
+    x2 = Math.max(x2, x);
+    y2 = Math.max(y2, y);
+  });
+  return x1 <= x2 ? [x1, y1, x2, y2] : null;
+}
+
+/** Whether the box of `data` was derived from its keypoints (it is their tight box,
+ * within half a pixel): such a box follows the points when some of them move. A box
+ * somebody drew, resized or a detector gave stays where it is. */
+export function boxFollowsPoints(data) {
+  const tight = data.box ? tightBox(data) : null;
+  return !!tight && data.box.every((v, i) => Math.abs(v - tight[i]) <= 0.5);
+}
+
+/** Per record of `recs`: whether its box is to be re-derived from the points after
+ * `pairs` move (derived boxes whose skeleton does not move as a whole). */
+export function boxesToFollow(recs, pairs, carried) {
+  return recs.map((rec, i) => !carried[i] && boxFollowsPoints(rec.data));
+}
+
+/** The eight resize handles of a box: id -> [x, y] (corners and edge midpoints). */
+export function boxHandles([x1, y1, x2, y2]) {
+  const mx = (x1 + x2) / 2;
+  const my = (y1 + y2) / 2;
+  return {
+    nw: [x1, y1],
+    n: [mx, y1],
+    ne: [x2, y1],
+    e: [x2, my],
+    se: [x2, y2],
+    s: [mx, y2],
+    sw: [x1, y2],
+    w: [x1, my],
+  };
+}
+
+/** `box` with the sides of `handle` (e.g. "ne": top and right) moved to (ix, iy),
+ * inside a `width` x `height` image and at least one pixel wide and high. */
+export function resizedBox(box, handle, ix, iy, width, height) {
+  const clamp = (v, max) => Math.min(max, Math.max(0, v));
+  let [x1, y1, x2, y2] = box;
+  if (handle.includes("w")) x1 = clamp(ix, width);
+  if (handle.includes("e")) x2 = clamp(ix, width);
+  if (handle.includes("n")) y1 = clamp(iy, height);
+  if (handle.includes("s")) y2 = clamp(iy, height);
+  const out = [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)];
+  if (out[2] - out[0] < 1) out[2] = out[0] + 1;
+  if (out[3] - out[1] < 1) out[3] = out[1] + 1;
+  return out;
+}
+
 export class EditMethods {
   newRecord(data) {
     const rec = {
@@ -152,12 +213,14 @@ export class EditMethods {
     if (!pairs.length) return;
     const recs = [...new Set(pairs.map(([r]) => r))];
     const boxes = boxesToCarry(recs, pairs);
+    const follow = boxesToFollow(recs, pairs, boxes);
     this.edit("move", recs, () => {
       for (const [rec, k] of pairs) {
         rec.data.keypoints[k] = [rec.data.keypoints[k][0] + dx, rec.data.keypoints[k][1] + dy];
       }
       recs.forEach((rec, i) => {
         if (boxes[i]) rec.data.box = shiftedBox(boxes[i], dx, dy);
+        else if (follow[i]) rec.data.box = tightBox(rec.data);
       });
     });
   }

@@ -3,7 +3,15 @@
 // (creating = un-deleting a fresh record, deleting = setting `deleted`).
 // Methods are mixed into AnnotationView (see annotate.js).
 
+import { toast } from "./dom.js";
+
 const UNDO_LIMIT = 500;
+
+// me.js sets body[data-can] to the user's permissions on the item on screen.
+const canEdit = () => {
+  const can = document.body.dataset.can;
+  return can === undefined || can.split(" ").includes("annotate");
+};
 
 /** Deep copy of the editable Instance fields of a record. */
 export const copyData = (d) => ({
@@ -36,6 +44,20 @@ export class HistoryMethods {
   }
 
   commit(label, before, after) {
+    if (!canEdit()) {
+      // A role that cannot annotate here (me.js): undo at once, keep nothing to save.
+      for (const snap of before) {
+        const rec = this.record(snap.key);
+        rec.data = copyData(snap.data);
+        rec.deleted = snap.deleted;
+        if (rec.deleted) this.selected.delete(rec.key);
+      }
+      if (this.activeKey !== null && !this.active()) this.activeKey = null;
+      this.invalidate();
+      this.updatePanel();
+      toast(`Read only: your role cannot edit this item (${label} not saved).`, "error");
+      return;
+    }
     this.undoStack.push({ label, before, after });
     if (this.undoStack.length > UNDO_LIMIT) this.undoStack.shift();
     this.redoStack = [];

@@ -3,12 +3,33 @@
 // Methods are mixed into AnnotationView (see annotate.js).
 
 import { el } from "./dom.js";
-import { boxesToCarry, shiftedBox } from "./edits.js";
-import { LOW_SCORE } from "./render.js";
+import {
+  boxesToCarry,
+  boxesToFollow,
+  boxHandles,
+  resizedBox,
+  shiftedBox,
+  tightBox,
+} from "./edits.js";
+import { instanceBounds, LOW_SCORE } from "./render.js";
+
+/** How near (CSS px) a press must be to a box handle to grab it. */
+const HANDLE_HIT = 7;
+const RESIZE_CURSORS = {
+  nw: "nwse-resize",
+  se: "nwse-resize",
+  ne: "nesw-resize",
+  sw: "nesw-resize",
+  n: "ns-resize",
+  s: "ns-resize",
+  e: "ew-resize",
+  w: "ew-resize",
+};
 
 export const SHORTCUTS = [
   ["S / Esc", "select tool / clear selection"],
   ["B", "box tool: drag to draw a new instance box"],
+  ["Drag a box handle", "resize the selected instance's box (corners and edges)"],
   ["T", "place the template skeleton into the selected box"],
   ["A", "AI-assist: predict the skeleton in the selected box"],
   ["P", "place missing (not labeled) points in template order: click the canvas"],
@@ -121,13 +142,50 @@ export class InputMethods {
         recs,
         boxes: boxesToCarry(recs, pairs), // a whole skeleton dragged takes its box along
         keys: new Set(recs.map((r) => r.key)),
+        follow: null,
         before: recs.map((r) => this.snapshot(r)),
         moved: false,
       };
+      this.pointer.follow = boxesToFollow(recs, pairs, this.pointer.boxes); // derived boxes
       this.invalidate();
       return;
     }
+    const handle = this.hitBoxHandle(pos.x, pos.y);
+    if (handle) {
+      const rec = handle.rec;
+      this.pointer = {
+        kind: "resize",
+        rec,
+        handle: handle.id,
+        origin: handle.box,
+        keys: new Set([rec.key]),
+        before: [this.snapshot(rec)],
+        moved: false,
+      };
+      return;
+    }
     this.pointer = { kind: "rubber", start: pos, rect: null, shift: e.shiftKey, image: [ix, iy] };
+  }
+
+  /** The selected instance's box (its own, else the points' bounds), or null. */
+  activeBox() {
+    const rec = this.tool === "select" ? this.active() : null;
+    if (!rec || rec.deleted) return null;
+    const box = rec.data.box || instanceBounds(rec.data);
+    return box ? { rec, box: [...box] } : null;
+  }
+
+  /** The resize handle of the selected instance's box under screen point (sx, sy). */
+  hitBoxHandle(sx, sy) {
+    const active = this.activeBox();
+    if (!active) return null;
+    const { scale, tx, ty } = this.view;
+    for (const [id, [x, y]] of Object.entries(boxHandles(active.box))) {
+      if (Math.abs(x * scale + tx - sx) <= HANDLE_HIT && Math.abs(y * scale + ty - sy) <= HANDLE_HIT) {
+        return { id, ...active };
+      }
+    }
+    return null;
   }
 
   onPointerMove(e) {
@@ -136,6 +194,10 @@ export class InputMethods {
     const p = this.pointer;
     if (!p) {
       if (this.placing) this.invalidate();
+      else if (this.tool === "select" && !this.spaceDown) {
+        const handle = this.hitBoxHandle(pos.x, pos.y);
+        this.canvas.style.cursor = handle ? RESIZE_CURSORS[handle.id] : "default";
+      }
       return;
     }
     if (p.kind === "pan") {
@@ -160,9 +222,15 @@ export class InputMethods {
       });
       p.recs.forEach((rec, i) => {
         if (p.boxes[i]) rec.data.box = shiftedBox(p.boxes[i], dx, dy);
+        else if (p.follow[i]) rec.data.box = tightBox(rec.data);
       });
       p.moved = true;
       // Only the dragged instances changed: the static layer is reused.
+      this.invalidate();
+    } else if (p.kind === "resize") {
+      const { width, height } = this.item;
+      p.rec.data.box = resizedBox(p.origin, p.handle, ix, iy, width, height);
+      p.moved = true;
       this.invalidate();
     } else if (p.kind === "rubber") {
       const { x: x0, y: y0 } = p.start;
@@ -194,6 +262,10 @@ export class InputMethods {
       if (p.moved) {
         this.commit("move", p.before, p.recs.map((r) => this.snapshot(r)));
       }
+      this.invalidate();
+    } else if (p.kind === "resize") {
+      // One undoable step, saved like every edit; the box is the user's from now on.
+      if (p.moved) this.commit("resize box", p.before, [this.snapshot(p.rec)]);
       this.invalidate();
     } else if (p.kind === "rubber") {
       if (!p.rect || p.rect[2] - p.rect[0] < 3 || p.rect[3] - p.rect[1] < 3) {
