@@ -19,6 +19,8 @@ from posekit.store import Workspace
 from posekit.store.video_imports import import_video
 from video_fakes import SquarePose, square_frames, square_pose_keypoints, write_frame_folder
 
+from .auth_helpers import login_admin
+
 
 def walker(f: int) -> tuple[int, int]:
     return 6 + 2 * f, 30
@@ -43,6 +45,7 @@ def setup(tmp_path: Path, monkeypatch) -> Iterator[tuple[TestClient, int, int]]:
         video = import_video(ws, project, "clips", folder, frames_folder=True, fps=12).video
     app = create_app(Settings(workspace=tmp_path / "ws"))
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        login_admin(client)
         yield client, project.id, video.id
 
 
@@ -130,3 +133,39 @@ def test_propagate_forward(setup) -> None:
     assert track["frames"] == [1, 2, 3, 4, 5] and track["keyframes"] == [1]
     missing = client.post(f"{base}/tracks/3/propagate", json={"from_frame": 0, "model": "squares"})
     assert missing.status_code == 422
+
+
+def test_frames_scaled_for_the_view_with_server_timing(setup) -> None:
+    from PIL import Image
+
+    client, _, vid = setup
+    response = client.get(f"/api/videos/{vid}/frames/5", params={"max_side": 64})
+    assert response.status_code == 200
+    # The largest whole factor that keeps the longer side at least 64 px: 160 // 64 = 2.
+    assert Image.open(io.BytesIO(response.content)).size == (80, 48)
+    timing = response.headers["server-timing"]
+    assert "decode;dur=" in timing and "encode;dur=" in timing
+    again = client.get(f"/api/videos/{vid}/frames/5", params={"max_side": 64})
+    assert again.headers["server-timing"] == "cache;desc=hit" and again.content == response.content
+    assert again.headers["etag"] != client.get(f"/api/videos/{vid}/frames/5").headers["etag"]
+    assert client.get(f"/api/videos/{vid}/frames/5", params={"max_side": 8}).status_code == 422
+
+
+def test_thumbnails_of_a_video_file_are_keyframes(tmp_path: Path) -> None:
+    pytest.importorskip("av", reason="needs the [video] extra (PyAV)")
+    from posekit.render.video import write_video
+
+    clip = tmp_path / "clip.mp4"
+    frames = [np.full((48, 64, 3), 8 * i, np.uint8) for i in range(20)]
+    write_video(clip, frames, 10, gop=5, options={"bf": "0", "sc_threshold": "0"})
+    with Workspace(tmp_path / "ws") as ws:
+        project = ws.create_project("clips", get_preset("coco17"))
+        video = import_video(ws, project, "clips", clip).video
+        keyframes = set(video.decode_index["keyframes"])
+    app = create_app(Settings(workspace=tmp_path / "ws"))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        login_admin(client)
+        strip = client.get(f"/api/videos/{video.id}/thumbnails", params={"count": 8})
+    assert strip.status_code == 200
+    shown = [int(i) for i in strip.headers["x-frame-indices"].split(",")]
+    assert len(shown) == 8 and set(shown) <= keyframes and shown == sorted(shown)

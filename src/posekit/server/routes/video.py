@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -19,6 +20,8 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from posekit.server.auth import CurrentUser
+from posekit.server.authz import Permission, allow
 from posekit.server.deps import State, errors
 from posekit.server.schemas import InstanceFields, InstanceIn, InstanceOut
 from posekit.store.tracks import FrameInstance, TrackInfo
@@ -217,8 +220,10 @@ def _encode(image: np.ndarray, quality: int, max_side: int | None = None) -> byt
     from PIL import Image
 
     picture = Image.fromarray(np.asarray(image))
-    if max_side is not None and max(picture.size) > max_side:
-        picture.thumbnail((max_side, max_side))
+    if max_side is not None and max(picture.size) >= 2 * max_side:
+        # A whole factor (box filter): several times faster than resampling a 1080p
+        # frame, and never smaller than the view draws it.
+        picture = picture.reduce(max(picture.size) // max_side)
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
@@ -230,13 +235,13 @@ def _decoded(request: Request, state: Any, video: StoredVideo, index: int) -> np
 
     index = video.check_frame(index)
     try:
-        if video.path is None:
+        if video.media_path is None:
             # Frames imported as images (a PoseTrack file next to its frames): no video
             # file, the frame's own image.
             item = state.ws.frame_item(video, index, create=False)
-            if item.path is None:
+            if item.media_path is None:
                 raise HTTPException(404, f"video {video.id}: frame {index} has no stored image")
-            return load_image(item.path)
+            return load_image(state.media_source(item.media_path))
         return _frames(request).frame(state.ws, video, index)
     except (VideoError, ImageError) as exc:
         raise HTTPException(422, str(exc)) from None
@@ -250,7 +255,9 @@ def _jpeg_response(request: Request, state: Any, data: bytes, etag: str) -> Resp
 
 
 # ------------------------------------------------------------------ routes
-@router.get("", response_model=list[VideoOut], responses=errors(404))
+@router.get(
+    "", response_model=list[VideoOut], responses=errors(404), dependencies=[allow(Permission.VIEW)]
+)
 def list_videos(state: State, project_id: int = Query(...)) -> list[VideoOut]:
     """The videos of a project."""
     from posekit.store.queries import get_project_by_id
@@ -259,7 +266,12 @@ def list_videos(state: State, project_id: int = Query(...)) -> list[VideoOut]:
     return [_video_out(v) for v in state.ws.list_videos(project)]
 
 
-@router.get("/{video_id}", response_model=VideoOut, responses=errors(404))
+@router.get(
+    "/{video_id}",
+    response_model=VideoOut,
+    responses=errors(404),
+    dependencies=[allow(Permission.VIEW)],
+)
 def get_video(video_id: int, state: State, timestamps: bool = False) -> VideoOut:
     """A video's metadata (frame rate, frame count, duration, size, rotation)."""
     video = state.ws.get_video(video_id)
@@ -269,25 +281,51 @@ def get_video(video_id: int, state: State, timestamps: bool = False) -> VideoOut
     return out
 
 
-@router.get("/{video_id}/frames/{frame_index}", response_class=Response, responses=_JPEG)
+@router.get(
+    "/{video_id}/frames/{frame_index}",
+    response_class=Response,
+    responses=_JPEG,
+    dependencies=[allow(Permission.VIEW)],
+)
 def get_frame(
     video_id: int,
     frame_index: int,
     request: Request,
     state: State,
     quality: int = Query(85, ge=30, le=95),
+    max_side: int | None = Query(
+        None, ge=64, le=8192, description="scale down towards this size (the view's pixels)"
+    ),
 ) -> Response:
-    """Frame ``frame_index`` as a JPEG (exact frame, rotation applied)."""
+    """Frame ``frame_index`` as a JPEG (exact frame, rotation applied). With ``max_side``,
+    scaled down by the largest whole factor that keeps its longer side at least
+    ``max_side`` pixels. ``Server-Timing`` tells the time spent decoding (``decode``)
+    and scaling + encoding (``encode``); ``cache`` when the JPEG was cached."""
     video = state.ws.get_video(video_id)
-    etag = f'"{video.sha256 or video.id}-{frame_index}-q{quality}"'
-    data = _frames(request).jpeg(
-        (video.id, frame_index, quality),
-        lambda: _encode(_decoded(request, state, video, frame_index), quality),
-    )
-    return _jpeg_response(request, state, data, etag)
+    etag = f'"{video.sha256 or video.id}-{frame_index}-q{quality}-m{max_side or 0}"'
+    timing: list[str] = []
+
+    def make() -> bytes:
+        started = time.perf_counter()
+        image = _decoded(request, state, video, frame_index)
+        decoded = time.perf_counter()
+        data = _encode(image, quality, max_side)
+        timing.append(f"decode;dur={(decoded - started) * 1000:.1f}")
+        timing.append(f"encode;dur={(time.perf_counter() - decoded) * 1000:.1f}")
+        return data
+
+    data = _frames(request).jpeg((video.id, frame_index, quality, max_side), make)
+    response = _jpeg_response(request, state, data, etag)
+    response.headers["Server-Timing"] = ", ".join(timing) or "cache;desc=hit"
+    return response
 
 
-@router.get("/{video_id}/thumbnails", response_class=Response, responses=_JPEG)
+@router.get(
+    "/{video_id}/thumbnails",
+    response_class=Response,
+    responses=_JPEG,
+    dependencies=[allow(Permission.VIEW)],
+)
 def get_thumbnails(
     video_id: int,
     request: Request,
@@ -301,6 +339,15 @@ def get_thumbnails(
 
     video = state.ws.get_video(video_id)
     indices = np.unique(np.linspace(0, video.frame_count - 1, count).round().astype(int)).tolist()
+    if video.decode_index is not None:
+        # The keyframe at or before each: one needs no frames before it decoded, so the
+        # strip costs a frame per thumbnail, not up to a GOP each (and does not hold the
+        # decoder for seconds while the view opens).
+        from posekit.media.video_index import VideoIndex
+
+        keyframes = VideoIndex.from_dict(video.decode_index).keyframes
+        before = np.searchsorted(keyframes, indices, side="right") - 1
+        indices = keyframes[np.maximum(before, 0)].astype(int).tolist()
     width = max(1, round(height * video.width / max(video.height, 1)))
 
     def make() -> bytes:
@@ -320,13 +367,24 @@ def get_thumbnails(
     return response
 
 
-@router.get("/{video_id}/tracks", response_model=list[TrackOut], responses=errors(404))
+@router.get(
+    "/{video_id}/tracks",
+    response_model=list[TrackOut],
+    responses=errors(404),
+    dependencies=[allow(Permission.VIEW)],
+)
 def list_tracks(video_id: int, state: State) -> list[TrackOut]:
     """The video's tracks with their keyframes, stored frames and outside frames."""
     return [_track_out(t) for t in state.ws.list_tracks(video_id)]
 
 
-@router.post("/{video_id}/tracks", response_model=TrackOut, status_code=201, responses=errors(404))
+@router.post(
+    "/{video_id}/tracks",
+    response_model=TrackOut,
+    status_code=201,
+    responses=errors(404),
+    dependencies=[allow(Permission.ANNOTATE)],
+)
 def create_track(video_id: int, body: TrackIn, state: State) -> TrackOut:
     """A new empty track (the next free track id)."""
     return _track_out(state.ws.create_track(video_id, label=body.label))
@@ -336,6 +394,7 @@ def create_track(video_id: int, body: TrackIn, state: State) -> TrackOut:
     "/{video_id}/frames/{frame_index}/instances",
     response_model=list[FrameInstanceOut],
     responses=errors(404, 422),
+    dependencies=[allow(Permission.VIEW)],
 )
 def frame_instances(video_id: int, frame_index: int, state: State) -> list[FrameInstanceOut]:
     """What the frame shows: its stored instances, then each track's interpolated
@@ -347,16 +406,19 @@ def frame_instances(video_id: int, frame_index: int, state: State) -> list[Frame
     "/{video_id}/tracks/{track_id}/keyframes/{frame_index}",
     response_model=InstanceOut,
     responses=errors(404, 409, 422, conflict_current=True),
+    dependencies=[allow(Permission.ANNOTATE)],
 )
 def set_keyframe(
-    video_id: int, track_id: int, frame_index: int, body: KeyframeIn, state: State
-) -> InstanceOut:
+    video_id: int, track_id: int, frame_index: int, body: KeyframeIn, state: State,
+    user: CurrentUser,
+) -> InstanceOut:  # fmt: skip
     """Store the instance a person set on a frame as the track's keyframe (editing an
     interpolated frame makes it a keyframe; a stored one is replaced, versioned)."""
     instance = body.to_instance()
     record = state.ws.set_keyframe(
-        video_id, frame_index, track_id, instance, expected_version=body.version
-    )
+        video_id, frame_index, track_id, instance, expected_version=body.version,
+        author_id=user.id,
+    )  # fmt: skip
     return InstanceOut.model_validate(record)
 
 
@@ -364,36 +426,53 @@ def set_keyframe(
     "/{video_id}/tracks/{track_id}/outside/{frame_index}",
     response_model=TrackOut,
     responses=errors(404, 422),
+    dependencies=[allow(Permission.ANNOTATE)],
 )
 def set_outside(
-    video_id: int, track_id: int, frame_index: int, body: OutsideIn, state: State
-) -> TrackOut:
+    video_id: int, track_id: int, frame_index: int, body: OutsideIn, state: State,
+    user: CurrentUser,
+) -> TrackOut:  # fmt: skip
     """Mark (``outside: true``) or unmark the frame where a segment of the track ends;
     marking removes the track's stored instance on that frame."""
-    return _track_out(state.ws.set_outside(video_id, track_id, frame_index, body.outside))
+    return _track_out(
+        state.ws.set_outside(video_id, track_id, frame_index, body.outside, author_id=user.id)
+    )
 
 
 @router.post(
-    "/{video_id}/tracks/{track_id}/split", response_model=TrackOut, responses=errors(404, 422)
+    "/{video_id}/tracks/{track_id}/split",
+    response_model=TrackOut,
+    responses=errors(404, 422),
+    dependencies=[allow(Permission.ANNOTATE)],
 )
-def split_track(video_id: int, track_id: int, body: SplitIn, state: State) -> TrackOut:
+def split_track(
+    video_id: int, track_id: int, body: SplitIn, state: State, user: CurrentUser
+) -> TrackOut:
     """Split at ``frame_index``: from there on the instances form a new track (returned)."""
-    return _track_out(state.ws.split_track(video_id, track_id, body.frame_index))
+    split = state.ws.split_track(video_id, track_id, body.frame_index, author_id=user.id)
+    return _track_out(split)
 
 
 @router.post(
-    "/{video_id}/tracks/{track_id}/merge", response_model=TrackOut, responses=errors(404, 422)
+    "/{video_id}/tracks/{track_id}/merge",
+    response_model=TrackOut,
+    responses=errors(404, 422),
+    dependencies=[allow(Permission.ANNOTATE)],
 )
-def merge_tracks(video_id: int, track_id: int, body: MergeIn, state: State) -> TrackOut:
+def merge_tracks(
+    video_id: int, track_id: int, body: MergeIn, state: State, user: CurrentUser
+) -> TrackOut:
     """Move ``other_track_id``'s instances into this track (422 if both have one on a
     frame)."""
-    return _track_out(state.ws.merge_tracks(video_id, track_id, body.other_track_id))
+    merged = state.ws.merge_tracks(video_id, track_id, body.other_track_id, author_id=user.id)
+    return _track_out(merged)
 
 
 @router.post(
     "/{video_id}/tracks/{track_id}/propagate",
     response_model=PropagateOut,
     responses=errors(404, 422),
+    dependencies=[allow(Permission.ANNOTATE)],
 )
 def propagate(video_id: int, track_id: int, body: PropagateIn, state: State) -> PropagateOut:
     """Track forward: from the track's instance on ``from_frame``, run the pose model on

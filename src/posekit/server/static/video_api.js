@@ -31,7 +31,14 @@ const base = (vid) => `/api/videos/${vid}`;
 export const videoApi = {
   list: (pid) => call("GET", `/api/videos?project_id=${pid}`),
   video: (vid) => call("GET", `${base(vid)}?timestamps=true`),
-  frameUrl: (vid, i) => `${base(vid)}/frames/${i}`,
+  /** Frame i's JPEG; `maxSide`: scaled down to fit (the view's size), `quality`: JPEG quality. */
+  frameUrl: (vid, i, { maxSide = null, quality = null } = {}) => {
+    const q = new URLSearchParams();
+    if (maxSide) q.set("max_side", String(Math.round(maxSide)));
+    if (quality) q.set("quality", String(quality));
+    const text = q.toString();
+    return `${base(vid)}/frames/${i}${text ? `?${text}` : ""}`;
+  },
   thumbnailsUrl: (vid, count, height) => `${base(vid)}/thumbnails?count=${count}&height=${height}`,
   tracks: (vid) => call("GET", `${base(vid)}/tracks`),
   createTrack: (vid, label) => call("POST", `${base(vid)}/tracks`, { label }),
