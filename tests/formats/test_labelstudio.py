@@ -20,6 +20,7 @@ from posekit.core import Instance
 from posekit.dataset import ImageRecord, LabeledImage, PoseDataset
 from posekit.formats.labelstudio import (
     DERIVED_BOX_NOTE,
+    IMAGE_URL_KEY,
     LabelStudioFormatError,
     from_labelstudio,
     labelstudio_config,
@@ -348,6 +349,53 @@ def datasets(draw):
 def test_round_trip_is_lossless(ds: PoseDataset):
     back = from_labelstudio(json.loads(json.dumps(to_labelstudio(ds))), COCO17)
     assert back == ds
+
+
+def _clipped_dataset() -> PoseDataset:
+    """Points and boxes outside the image, an instance with no point and no box, a
+    non-ASCII file name and an image URL carried from Label Studio."""
+    ds = _dataset()
+    xy = np.tile([[-5.0, 250.5]], (17, 1))
+    vis = np.zeros(17)
+    vis[:3] = 2
+    ds.images[1].instances.append(Instance(xy, vis, box=np.array([-1, 2, 400, 300])))
+    ds.images[1].instances.append(Instance(np.zeros((17, 2)), np.zeros(17)))
+    ds.images[2].image.file_name = 'dir/\u00e9t\u00e9 "x".jpg'
+    ds.images[0].image.extra[IMAGE_URL_KEY] = "s3://bucket/a b.jpg"
+    return ds
+
+
+@pytest.mark.parametrize("build", [_dataset, _clipped_dataset])
+def test_direct_json_is_the_task_list_bytes(build):
+    """write_labelstudio's direct encoder writes orjson's bytes of to_labelstudio."""
+    import orjson
+
+    from posekit.formats.labelstudio_json import labelstudio_json_bytes
+
+    ds = build()
+    expected = orjson.dumps(to_labelstudio(ds))
+    assert labelstudio_json_bytes(ds, image_prefix="/data/local-files/?d=") == expected
+
+
+def test_direct_json_leaves_huge_ids_to_the_task_list(tmp_path: Path):
+    from posekit.formats.labelstudio_json import labelstudio_json_bytes
+
+    ds = _dataset()
+    ds.images[0].image.id = 2**70  # beyond orjson's 64-bit integers
+    assert labelstudio_json_bytes(ds, image_prefix="") is None
+    path = write_labelstudio(ds, tmp_path / "big.json")
+    assert json.loads(path.read_text("utf-8"))[0]["id"] == 2**70
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(datasets())
+def test_direct_json_equals_task_list_bytes(ds: PoseDataset):
+    import orjson
+
+    from posekit.formats.labelstudio_json import labelstudio_json_bytes
+
+    expected = orjson.dumps(to_labelstudio(ds))
+    assert labelstudio_json_bytes(ds, image_prefix="/data/local-files/?d=") == expected
 
 
 # --------------------------------------------------------------- the SDK's converter

@@ -269,3 +269,56 @@ def test_round_trip_is_lossless(ds: PoseDataset, tmp_path: Path):
     back = from_sleap(to_sleap(ds))  # in memory
     assert back == ds
     assert read_sleap(write_sleap(ds, tmp_path / "rt.slp")) == ds  # and through the file
+
+
+# --------------------------------------------------------------- frame tables
+
+
+def _frame_tables(path: Path) -> dict[str, np.ndarray]:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {name: f[name][()] for name in ("frames", "instances", "points", "pred_points")}
+
+
+def _same_tables(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    for name in a:
+        assert a[name].dtype == b[name].dtype, name
+        assert a[name].tobytes() == b[name].tobytes(), name
+
+
+def _save_both_ways(labels, tmp_path: Path) -> None:
+    from posekit.formats.sleap_frames import fast_frame_tables
+
+    sio.save_slp(labels, str(tmp_path / "sleap_io.slp"), verbose=False)
+    with fast_frame_tables():
+        sio.save_slp(labels, str(tmp_path / "posekit.slp"), verbose=False)
+    _same_tables(_frame_tables(tmp_path / "sleap_io.slp"), _frame_tables(tmp_path / "posekit.slp"))
+
+
+def test_frame_tables_equal_sleap_io_on_the_dance_project(tmp_path: Path, dance: PoseDataset):
+    """posekit's whole-array writer of the frame tables writes sleap-io's values."""
+    _save_both_ways(to_sleap(dance), tmp_path)
+    _save_both_ways(to_sleap(_example()), tmp_path)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(ds=datasets())
+def test_frame_tables_equal_sleap_io(ds: PoseDataset, tmp_path: Path):
+    _save_both_ways(to_sleap(ds), tmp_path)
+
+
+def test_frame_tables_leave_prediction_links_to_sleap_io(tmp_path: Path, sleap_dir: Path):
+    labels = sio.load_slp(str(sleap_dir / "minimal_instance.slp"))
+    lf = labels.labeled_frames[0]
+    user = lf.instances[0]
+    pred = sio.PredictedInstance.from_numpy(
+        user.numpy(), skeleton=user.skeleton, point_scores=np.ones(len(user.points)), score=0.5
+    )
+    user.from_predicted = pred
+    lf.instances.append(pred)
+    _save_both_ways(labels, tmp_path)

@@ -57,6 +57,7 @@ from posekit.formats.labelstudio_config import (
 )
 from posekit.formats.labelstudio_config import IMAGE_URL_KEY as IMAGE_URL_KEY
 from posekit.formats.labelstudio_config import OCCLUDED as OCCLUDED
+from posekit.formats.labelstudio_json import labelstudio_json_bytes
 from posekit.formats.labelstudio_read import from_labelstudio
 from posekit.formats.labelstudio_write import to_labelstudio
 from posekit.gc_pause import gc_paused
@@ -138,7 +139,9 @@ def write_labelstudio(
     their images). Returns the JSON file."""
     del media
     path = Path(path)
-    payload = _dumps(to_labelstudio(dataset, image_prefix=image_prefix))
+    payload = labelstudio_json_bytes(dataset, image_prefix=image_prefix)
+    if payload is None:  # a value the direct encoder leaves to the task list's writer
+        payload = _dumps(to_labelstudio(dataset, image_prefix=image_prefix))
     if label_config:
         sidecar = path.with_name(path.stem + ".label_config.xml")
         atomic_write_text(sidecar, labelstudio_config(dataset.skeleton))

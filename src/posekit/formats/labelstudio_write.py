@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from posekit.core import Instance
-from posekit.dataset import PoseDataset, fill_missing_ids
+from posekit.dataset import ImageRecord, PoseDataset, fill_missing_ids
 from posekit.formats.labelstudio_config import (
     DERIVED_BOX_NOTE,
     IMAGE_URL_KEY,
@@ -155,24 +156,38 @@ def to_labelstudio(
                                visibility_name)  # fmt: skip
 
 
-def _to_labelstudio(
-    dataset: PoseDataset,
-    image_prefix: str,
-    image_name: str,
-    keypoints_name: str,
-    box_name: str,
-    visibility_name: str,
-) -> list[dict[str, Any]]:
-    names = {
-        "image": image_name,
-        "keypoints": keypoints_name,
-        "box": box_name,
-        "visibility": visibility_name,
-    }
+@dataclass
+class _TaskPlan:
+    """One task to write: the image, its id and size, and its result groups (the
+    annotation, then one prediction per source) with their first region number."""
+
+    record: ImageRecord
+    task_id: int
+    size: tuple[int, int]
+    where: str
+    url: str
+    accepted: list[Instance]
+    by_source: dict[str, list[Instance]]
+
+    def groups(self) -> list[tuple[str | None, list[Instance], int]]:
+        """``(origin or None for the annotation, instances, first region number)``."""
+        out: list[tuple[str | None, list[Instance], int]] = []
+        region = 0
+        if self.accepted:
+            out.append((None, self.accepted, region))
+            region += len(self.accepted)
+        for origin, instances in self.by_source.items():
+            out.append((origin, instances, region))
+            region += len(instances)
+        return out
+
+
+def _plan(dataset: PoseDataset, image_prefix: str) -> list[_TaskPlan]:
+    """The tasks in file order, checked (instances fit the template; rejected ones are
+    left out with a warning)."""
     task_ids = fill_missing_ids([item.image.id for item in dataset.images])
     k = dataset.skeleton.num_keypoints
-    tasks: list[dict[str, Any]] = []
-    clipped = [0, 0]  # points, boxes outside their image
+    plans: list[_TaskPlan] = []
     for item, task_id in zip(dataset.images, task_ids):
         record = item.image
         where = f"image {record.file_name!r}"
@@ -192,38 +207,72 @@ def _to_labelstudio(
             if instance.status == "predicted":
                 by_source.setdefault(instance.source, []).append(instance)
         url = record.extra.get(IMAGE_URL_KEY) or image_prefix + record.file_name
-        task: dict[str, Any] = {
-            "id": task_id,
-            "data": {image_name: url},
-            "meta": {
-                "posekit": {"file_name": record.file_name, "width": size[0], "height": size[1]}
-            },
-            "annotations": [],
-            "predictions": [],
-        }
-        region = 0
-        if accepted:
-            results = _results_of(accepted, dataset.skeleton, size, names, region, where, clipped)
-            region += len(accepted)
-            task["annotations"].append(
-                {"result": results, "was_cancelled": False, "ground_truth": False}
-            )
-        for origin, instances in by_source.items():
-            results = _results_of(instances, dataset.skeleton, size, names, region, where, clipped)
-            region += len(instances)
-            prediction: dict[str, Any] = {
-                "model_version": origin.removeprefix("model:") if origin != "manual" else "",
-                "result": results,
-            }
-            scores = [i.score for i in instances if i.score is not None]
-            if scores:
-                prediction["score"] = float(np.mean(scores))
-            task["predictions"].append(prediction)
-        tasks.append(task)
+        plans.append(_TaskPlan(record, task_id, size, where, url, accepted, by_source))
+    return plans
+
+
+def _task_head(plan: _TaskPlan, image_name: str) -> dict[str, Any]:
+    record, size = plan.record, plan.size
+    return {
+        "id": plan.task_id,
+        "data": {image_name: plan.url},
+        "meta": {"posekit": {"file_name": record.file_name, "width": size[0], "height": size[1]}},
+        "annotations": [],
+        "predictions": [],
+    }
+
+
+def _model_version(origin: str) -> str:
+    return origin.removeprefix("model:") if origin != "manual" else ""
+
+
+def _prediction_score(instances: Sequence[Instance]) -> float | None:
+    scores = [i.score for i in instances if i.score is not None]
+    return float(np.mean(scores)) if scores else None
+
+
+def _warn_clipped(clipped: list[int]) -> None:
     if clipped[0] or clipped[1]:
         log.warning(
             "%d keypoint(s) and %d box(es) outside their image were clipped to it "
             "(Label Studio stores percent of the image, 0-100)",
             *clipped,
         )
+
+
+def _to_labelstudio(
+    dataset: PoseDataset,
+    image_prefix: str,
+    image_name: str,
+    keypoints_name: str,
+    box_name: str,
+    visibility_name: str,
+) -> list[dict[str, Any]]:
+    names = {
+        "image": image_name,
+        "keypoints": keypoints_name,
+        "box": box_name,
+        "visibility": visibility_name,
+    }
+    tasks: list[dict[str, Any]] = []
+    clipped = [0, 0]  # points, boxes outside their image
+    for plan in _plan(dataset, image_prefix):
+        task = _task_head(plan, image_name)
+        for origin, instances, region in plan.groups():
+            results = _results_of(
+                instances, dataset.skeleton, plan.size, names, region, plan.where, clipped
+            )
+            if origin is None:
+                task["annotations"].append(
+                    {"result": results, "was_cancelled": False, "ground_truth": False}
+                )
+                continue
+            prediction: dict[str, Any] = {"model_version": _model_version(origin),
+                                          "result": results}  # fmt: skip
+            score = _prediction_score(instances)
+            if score is not None:
+                prediction["score"] = score
+            task["predictions"].append(prediction)
+        tasks.append(task)
+    _warn_clipped(clipped)
     return tasks

@@ -47,6 +47,8 @@ import numpy as np
 from posekit.core import Instance
 from posekit.dataset import ImageRecord, LabeledImage, PoseDataset, TrackRecord, VideoRecord
 from posekit.formats.files import atomic_path
+from posekit.formats.sleap_frames import fast_frame_tables
+from posekit.formats.sleap_points import point_arrays
 from posekit.gc_pause import gc_paused
 from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.skeleton import (
@@ -245,6 +247,9 @@ def from_sleap(
     images: list[LabeledImage] = []
     tracks: dict[tuple[str, int], TrackRecord] = {}
     seen: dict[str, int] = {}
+    frames_found: list[tuple[ImageRecord, list[tuple[int, Any, bool, int | None]]]] = []
+    pending: list[tuple[Any, bool]] = []  # (sleap instance, predicted) in file order
+    where_of: list[str] = []
     for f, lf in enumerate(labels.labeled_frames):
         where = f"{source}: labeled_frames[{f}] (frame {lf.frame_idx})"
         record_video = videos.get(id(lf.video))
@@ -252,6 +257,7 @@ def from_sleap(
         if record_video is None:
             files = still_names.get(id(lf.video))
             if files is None or not 0 <= frame < len(files):
+                _raise_first_overflow(pending, where_of, valid, safe)
                 raise SleapFormatError(f"{where}: its video is not in the file's video list")
             _, height, width = _video_shape(lf.video)
             image = ImageRecord(files[frame], width or 0, height or 0)
@@ -264,50 +270,25 @@ def from_sleap(
                 frame_index=frame,
             )
         if image.file_name in seen:
+            _raise_first_overflow(pending, where_of, valid, safe)
             raise SleapFormatError(
                 f"{where}: frame {image.file_name!r} is also "
                 f"labeled_frames[{seen[image.file_name]}]"
             )
         seen[image.file_name] = f
-        instances: list[Instance] = []
+        found: list[tuple[int, Any, bool, int | None]] = []
         for i, inst in enumerate(lf.instances):
-            points = inst.points
-            xy = np.asarray(points["xy"], dtype=np.float64).reshape(-1, 2)
-            if xy.shape[0] != len(node_names):
+            if len(inst.points) != len(node_names):
+                _raise_first_overflow(pending, where_of, valid, safe)
                 raise SleapFormatError(
-                    f"{where}: instance {i} has {xy.shape[0]} points, skeleton has "
+                    f"{where}: instance {i} has {len(inst.points)} points, skeleton has "
                     f"{len(node_names)}"
                 )
-            finite = np.isfinite(xy).all(axis=1)
-            visible = np.asarray(points["visible"], dtype=bool)
-            vis_file = np.where(finite, np.where(visible, 2, 1), 0).astype(np.uint8)
             predicted = type(inst).__name__.startswith("Predicted")
-            scores = None
-            if predicted:
-                raw = np.asarray(points["score"], dtype=np.float64)
-                raw = np.where(np.isfinite(raw) & finite, raw, 0.0)
-                scores = np.where(valid, raw[safe], 0.0).astype(np.float32)
-            xy = np.where(finite[:, None], xy, 0.0)
             track_id = track_ids.get(id(inst.track)) if inst.track is not None else None
-            score = getattr(inst, "score", None) if predicted else None
-            if score is not None and not math.isfinite(score):
-                score = None
-            # The arrays are built here (0/1/2 flags, zeros at unlabeled points, finite
-            # scores): skip Instance's re-validation, which dominates big imports.
-            instance = Instance.trusted(
-                np.where(valid[:, None], xy[safe], 0.0).astype(np.float32),
-                np.where(valid, vis_file[safe], 0).astype(np.uint8),
-                keypoint_scores=scores,
-                score=None if score is None else float(score),
-                source=PREDICTED_SOURCE if predicted else "manual",
-                status="predicted" if predicted else "accepted",
-                track_id=track_id,
-            )
-            if not np.isfinite(instance.keypoints).all() or (
-                scores is not None and not np.isfinite(scores).all()
-            ):
-                raise SleapFormatError(f"{where}: instance {i}: a value is beyond float32 range")
-            instances.append(instance)
+            found.append((i, inst, predicted, track_id))
+            pending.append((inst, predicted))
+            where_of.append(f"{where}: instance {i}")
             if track_id is not None and record_video is not None:
                 key = (record_video.name, track_id)
                 track = tracks.get(key)
@@ -320,6 +301,33 @@ def from_sleap(
                     )
                 if not predicted:
                     track.keyframes.add(frame)
+        frames_found.append((image, found))
+    arrays = point_arrays(pending, valid, safe)
+    if arrays.overflow.any():
+        raise SleapFormatError(
+            f"{where_of[int(np.argmax(arrays.overflow))]}: a value is beyond float32 range"
+        )
+    n = 0
+    for image, found in frames_found:
+        instances: list[Instance] = []
+        for _, inst, predicted, track_id in found:
+            score = getattr(inst, "score", None) if predicted else None
+            if score is not None and not math.isfinite(score):
+                score = None
+            # The arrays were built in bulk (0/1/2 flags, zeros at unlabeled points,
+            # finite scores): skip Instance's re-validation, which dominates big imports.
+            instances.append(
+                Instance.trusted(
+                    arrays.keypoints[n],
+                    arrays.visibility[n],
+                    keypoint_scores=arrays.scores[n] if predicted else None,
+                    score=None if score is None else float(score),
+                    source=PREDICTED_SOURCE if predicted else "manual",
+                    status="predicted" if predicted else "accepted",
+                    track_id=track_id,
+                )
+            )
+            n += 1
         images.append(LabeledImage(image, instances))
     return PoseDataset(
         skeleton=skeleton,
@@ -327,6 +335,18 @@ def from_sleap(
         videos=out_videos,
         tracks=sorted(tracks.values(), key=lambda t: (t.video, t.track_id)),
     )
+
+
+def _raise_first_overflow(
+    pending: list[tuple[Any, bool]], where_of: list[str], valid: np.ndarray, safe: np.ndarray
+) -> None:
+    """Before an error found later in the file: the error of an earlier instance with
+    a value beyond float32 range, which a one-by-one reader would have met first."""
+    overflow = point_arrays(pending, valid, safe).overflow
+    if overflow.any():
+        raise SleapFormatError(
+            f"{where_of[int(np.argmax(overflow))]}: a value is beyond float32 range"
+        )
 
 
 # ------------------------------------------------------------------ export
@@ -517,6 +537,6 @@ def write_sleap(
     sio = _sleap_io()
     with gc_paused():
         labels = to_sleap(dataset)
-    with atomic_path(path, suffix=".slp") as tmp, gc_paused():
+    with atomic_path(path, suffix=".slp") as tmp, gc_paused(), fast_frame_tables():
         sio.save_slp(labels, str(tmp), verbose=False)
     return path
