@@ -20,7 +20,8 @@ PoseTrack frames are renamed ``<video>_<frame>.jpg`` because the simulated
 annotator matches images by base name.
 
 Run: ``python benchmarks/quality.py [--data ../shared/data] [--json out.json]
-[--before earlier.json]`` (prints a Markdown table).
+[--before earlier.json] [--modes det gt] [--sets coco-val2017 ...]`` (prints a Markdown
+table; ``--modes gt`` measures only the AI-assist case, about 25 s).
 """
 
 from __future__ import annotations
@@ -203,6 +204,13 @@ def main() -> None:
     parser.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--keep", type=Path, help="write the ground truth and predictions here")
     parser.add_argument(
+        "--modes",
+        nargs="*",
+        default=["det", "gt"],
+        choices=["det", "gt"],
+        help="inputs to measure: the own detector and/or the ground-truth boxes",
+    )
+    parser.add_argument(
         "--before", type=Path, help="an earlier --json: print each cell as 'before -> now'"
     )
     args = parser.parse_args()
@@ -220,7 +228,11 @@ def main() -> None:
     def options(pairs: list[str]) -> dict:
         return {k: json.loads(v) for k, v in (p.split("=", 1) for p in pairs)}
 
-    detector = create_detector(defaults.detector, **options(args.detector_option))
+    detector = (
+        create_detector(defaults.detector, **options(args.detector_option))
+        if "det" in args.modes
+        else None
+    )
     pose = create_pose_estimator(defaults.pose, **options(args.pose_option))
     rows = {}
     started = time.perf_counter()
@@ -237,10 +249,10 @@ def main() -> None:
                 check=True,
             )
             row = {}
-            for mode, kwargs in (
-                ("det", {"detector": detector}),
-                ("gt", {"boxes": load_boxes(boxes_path)}),
-            ):
+            for mode in args.modes:
+                kwargs = (
+                    {"detector": detector} if mode == "det" else {"boxes": load_boxes(boxes_path)}
+                )
                 result = predict_files([folder], template, pose, **kwargs)
                 pred_path = work / name / f"pred_{mode}.json"
                 write_coco(result.dataset, pred_path)
@@ -255,7 +267,8 @@ def main() -> None:
                 row["persons"] = cost["persons"]
             rows[name] = row
     pose.close()
-    detector.close()
+    if detector is not None:
+        detector.close()
     print_table(rows, json.loads(args.before.read_text()) if args.before else None)
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.json:

@@ -307,3 +307,119 @@ def test_result_serialises_and_formats(coco_gt):
     assert len(data["per_keypoint"]) == 17 and data["per_keypoint"][0]["name"] == "nose"
     table = result.format_table()
     assert "left_wrist" in table and "AP50" in table and f"{result.stats['AP']:.3f}" in table
+
+
+# --------------------------------------------- derived points (COCO-17 -> MPII & co.)
+#: One COCO-17 person: shoulders mean (100, 100), ears mean (100, 60), hips mean (100, 200).
+_COCO_PERSON = {
+    "nose": (100, 70), "left_eye": (105, 65), "right_eye": (95, 65),
+    "left_ear": (110, 60), "right_ear": (90, 60),
+    "left_shoulder": (120, 100), "right_shoulder": (80, 100),
+    "left_elbow": (130, 140), "right_elbow": (70, 140),
+    "left_wrist": (135, 180), "right_wrist": (65, 180),
+    "left_hip": (115, 200), "right_hip": (85, 200),
+    "left_knee": (115, 260), "right_knee": (85, 260),
+    "left_ankle": (115, 320), "right_ankle": (85, 320),
+}  # fmt: skip
+#: Its points in the other layouts, written out from the presets' definitions:
+#: thorax = shoulders mean, pelvis = hips mean, upper_neck = 0.7 shoulders + 0.3 ears,
+#: head_top = 1.7 ears - 0.7 shoulders, CrowdPose/AIC neck = 0.8 shoulders + 0.2 ears.
+_DERIVED_EXPECTED = {
+    "thorax": (100, 100), "pelvis": (100, 200), "upper_neck": (100, 88),
+    "head_bottom": (100, 88), "head_top": (100, 32), "neck": (100, 92),
+}  # fmt: skip
+
+
+def _derived_case(preset: str, prediction: dict[str, tuple]) -> tuple[dict, dict]:
+    """Ground truth on ``preset`` (one person of area 100^2, every point labeled, at the
+    derived positions written above) and COCO-17 predictions of ``prediction``
+    (name -> (x, y) or (x, y, v))."""
+    template = get_preset(preset)
+    truth = {**_COCO_PERSON, **_DERIVED_EXPECTED}
+    gt_kps = [v for name in template.keypoints for v in (*truth[name], 2)]
+    gt = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 300, "height": 400}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "keypoints": gt_kps,
+                "num_keypoints": template.num_keypoints,
+                "area": 10000.0,
+                "bbox": [60, 30, 80, 300],
+                "iscrowd": 0,
+            }
+        ],
+        "categories": [template.coco_category(1)],
+    }
+    coco = get_preset("coco17")
+    pred_kps = []
+    for name in coco.keypoints:
+        point = prediction[name]
+        pred_kps += [point[0], point[1], point[2] if len(point) == 3 else 2]
+    predictions = {
+        "images": [{"id": 7, "file_name": "a.jpg", "width": 300, "height": 400}],
+        "annotations": [
+            {"id": 1, "image_id": 7, "category_id": 1, "keypoints": pred_kps, "score": 0.9}
+        ],
+        "categories": [coco.coco_category(1)],
+    }
+    return gt, predictions
+
+
+@pytest.mark.parametrize("preset", ["mpii16", "crowdpose14", "aic14", "posetrack17"])
+def test_coco17_predictions_are_scored_on_derived_points(preset):
+    gt, predictions = _derived_case(preset, _COCO_PERSON)
+    result = evaluate(gt, predictions)
+    assert result.template == preset
+    # one ground-truth person: pycocotools' precision tp / (tp + fp + eps) is 1 - 2e-16
+    assert result.stats["AP"] == pytest.approx(1.0, abs=1e-12)
+    for k in result.per_keypoint:
+        assert k.count == 1 and k.fraction_oks_50 == 1.0
+        assert k.mean_normalized_error == pytest.approx(0.0, abs=1e-12), k.name
+
+
+def test_derived_points_follow_their_inputs_exactly():
+    moved = dict(_COCO_PERSON, right_ear=(80, 60), left_hip=(125, 200))
+    gt, predictions = _derived_case("mpii16", moved)
+    errors = {k.name: k.mean_normalized_error for k in evaluate(gt, predictions).per_keypoint}
+    # ears mean moves 5 px, hips mean 5 px; the error is d / sqrt(area) = d / 100
+    assert errors["head_top"] == pytest.approx(1.7 * 5 / 100, abs=1e-12)
+    assert errors["upper_neck"] == pytest.approx(0.3 * 5 / 100, abs=1e-12)
+    assert errors["pelvis"] == pytest.approx(5 / 100, abs=1e-12)
+    assert errors["thorax"] == pytest.approx(0.0, abs=1e-12)
+    assert errors["left_hip"] == pytest.approx(10 / 100, abs=1e-12)
+
+
+def test_derived_points_use_the_labeled_points_of_a_group():
+    # the far ear of a face in profile left out: the head comes from the other ear
+    one_ear = dict(_COCO_PERSON, right_ear=(0, 0, 0))
+    gt, predictions = _derived_case("mpii16", one_ear)
+    errors = {k.name: k.mean_normalized_error for k in evaluate(gt, predictions).per_keypoint}
+    # head_top = 1.7 (110, 60) - 0.7 (100, 100) = (117, 32); upper_neck = (103, 88)
+    assert errors["head_top"] == pytest.approx(17 / 100, abs=1e-12)
+    assert errors["upper_neck"] == pytest.approx(3 / 100, abs=1e-12)
+    # no ear at all: those two points are not predicted, so they sit at (0, 0)
+    no_ears = dict(one_ear, left_ear=(0, 0, 0))
+    gt, predictions = _derived_case("mpii16", no_ears)
+    result = evaluate(gt, predictions)
+    errors = {k.name: k.mean_normalized_error for k in result.per_keypoint}
+    assert errors["head_top"] == pytest.approx(math.hypot(100, 32) / 100, abs=1e-12)
+    assert errors["upper_neck"] == pytest.approx(math.hypot(100, 88) / 100, abs=1e-12)
+    assert errors["thorax"] == pytest.approx(0.0, abs=1e-12)
+    assert result.stats["AP"] < 1.0
+
+
+def test_a_named_point_is_never_replaced_by_a_derived_one():
+    """PoseTrack names its ears: they are taken as predicted, and a prediction that
+    names MPII's own points (here a MPII-16 file) is not derived at all."""
+    gt, _ = _derived_case("mpii16", _COCO_PERSON)
+    predictions = copy.deepcopy(gt)
+    predictions["images"][0]["id"] = 9
+    for a in predictions["annotations"]:
+        a["image_id"], a["score"] = 9, 1.0
+    thorax = get_preset("mpii16").index("thorax")
+    predictions["annotations"][0]["keypoints"][3 * thorax] += 3  # off the shoulders' mean
+    errors = {k.name: k.mean_normalized_error for k in evaluate(gt, predictions).per_keypoint}
+    assert errors["thorax"] == pytest.approx(3 / 100, abs=1e-12)

@@ -133,12 +133,16 @@ def test_unknown_template_points_are_not_labeled(coco, estimator):
     assert np.all(inst.keypoints[2] == 0)
 
 
-def test_mediapipe33_template_keeps_every_landmark(coco, estimator):
+def test_mediapipe33_template_keeps_every_landmark(coco):
     image, anns = coco(785)
     skeleton = get_preset("mediapipe33")
     assert skeleton.keypoints == BLAZEPOSE_KEYPOINTS
-    inst = estimator.estimate([image], [Detections(_xyxy(anns[0])[None], [1.0])], skeleton)[0][0]
-    assert np.all(inst.visibility > 0)
+    box = Detections(_xyxy(anns[0])[None], [1.0])
+    # every landmark is mapped; with the hidden-point rules off, every one is labeled
+    options = dict(hide_self_occluded=False, min_presence=None, outside_tolerance=None)
+    with create_pose_estimator("blazepose", **options) as everything:
+        inst = everything.estimate([image], [box], skeleton)[0][0]
+    assert np.all(inst.visibility > 0) and np.all(inst.keypoint_scores > 0)
 
 
 def test_flip_test_agrees_with_plain_run(coco):

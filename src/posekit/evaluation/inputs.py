@@ -264,8 +264,61 @@ def _frame_is_labeled(img: Mapping[str, Any], annotated: set[Any]) -> bool:
     return img.get("id") in annotated
 
 
-def _reorder_keypoints(kps: np.ndarray, reorder: np.ndarray) -> np.ndarray:
-    """(D, Kp, 3) prediction keypoints -> (D, K, 3) in ground-truth order; -1: (0, 0, 0)."""
+#: One derived point: its terms (each a tuple of prediction keypoint positions standing
+#: for their mean) and the terms' weights.
+DerivedTerms = tuple[tuple[tuple[int, ...], ...], tuple[float, ...]]
+
+
+@dataclass(frozen=True)
+class KeypointMap:
+    """How prediction keypoints become ground-truth keypoints.
+
+    Attributes:
+        index: ``(K,) int64`` for each ground-truth keypoint, its position among the
+            ``M`` prediction keypoints, or ``M + d`` for the ``d``-th derived point,
+            or -1 (not predicted: scored as a miss).
+        derived: one entry per derived point: its terms, each a tuple of prediction
+            keypoint positions standing for their mean, and the terms' weights (an
+            affine combination, :class:`posekit.skeleton.derived.DerivedKeypoint`).
+    """
+
+    index: np.ndarray
+    derived: tuple[DerivedTerms, ...] = ()
+
+
+def _derived_points(kps: np.ndarray, derived: Sequence[DerivedTerms]) -> np.ndarray:
+    """``(D, P, 3)`` derived points of ``(D, M, 3)`` predictions.
+
+    A term is the mean of its *labeled* points (a prediction that leaves out the
+    hidden ear of a face in profile still has a head); a derived point whose term has
+    no labeled point is not labeled (0, 0, 0). Its visibility is the lowest of the
+    points it used (2 only when all were visible)."""
+    out = np.zeros((kps.shape[0], len(derived), 3), np.float64)
+    for p, (terms, weights) in enumerate(derived):
+        xy = np.zeros((kps.shape[0], 2), np.float64)
+        vis = np.full(kps.shape[0], np.inf)
+        ok = np.ones(kps.shape[0], bool)
+        for positions, weight in zip(terms, weights):
+            group = kps[:, list(positions), :]  # (D, n, 3)
+            labeled = group[:, :, 2] > 0
+            count = labeled.sum(axis=1)
+            ok &= count > 0
+            mean = (group[:, :, :2] * labeled[:, :, None]).sum(axis=1) / np.maximum(count, 1)[
+                :, None
+            ]
+            xy += weight * mean
+            vis = np.minimum(vis, np.where(labeled, group[:, :, 2], np.inf).min(axis=1))
+        out[ok, p, :2] = xy[ok]
+        out[ok, p, 2] = vis[ok]
+    return out
+
+
+def _reorder_keypoints(kps: np.ndarray, mapping: KeypointMap) -> np.ndarray:
+    """(D, M, 3) prediction keypoints -> (D, K, 3) in ground-truth order (derived points
+    computed); -1: (0, 0, 0)."""
+    reorder = mapping.index
+    if mapping.derived:
+        kps = np.concatenate([kps, _derived_points(kps, mapping.derived)], axis=1)
     out = kps[:, np.maximum(reorder, 0), :]
     out[:, reorder < 0, :] = 0.0
     return out
@@ -280,11 +333,12 @@ def prediction_arrays(
     """Predictions (a COCO dict matched by ``file_name``, or a results list on the ground
     truth's ids) as arrays on the scored images.
 
-    ``name_reorder(pred_names)`` returns, for each ground-truth keypoint, the prediction
-    keypoint index of the same name (or -1), or ``None`` when the orders already agree.
+    ``name_reorder(pred_names)`` returns a :class:`KeypointMap` (for each ground-truth
+    keypoint, the prediction keypoint of the same name, a point derived from the
+    prediction's keypoints, or -1), or ``None`` when the orders already agree.
     """
     dropped_unlabeled = dropped_unknown = 0
-    reorder: np.ndarray | None = None
+    reorder: KeypointMap | None = None
     pred_names: list[Any] = []
     if isinstance(predictions, Mapping):
         if "annotations" not in predictions:

@@ -20,6 +20,13 @@ Decisions worth knowing:
   template is never guessed from the number of keypoints.
 * Keypoint names are compared case-insensitively with spaces and hyphens read
   as ``_`` ("Right Shoulder" == "right_shoulder"), through the template's aliases.
+  A ground-truth point the predictions do not name, but that the template declares
+  as derived (MPII ``pelvis``/``thorax``/``upper_neck``/``head_top``, CrowdPose and
+  AIC ``neck``/``head_top``, PoseTrack ``head_bottom``/``head_top``), is computed from
+  the predicted points it is defined from, as the prediction path does (so COCO-17
+  predictions scored against MPII keep those points). Each averaged group uses its
+  labeled points (a hidden ear left out still leaves a head); a group with none
+  leaves the derived point unlabeled.
 * Predictions given as a COCO dict are matched to ground-truth images by
   ``file_name`` (the whole relative path; failing that, the bare file name when it
   is unique in the ground truth). A predicted image that is not in an image ground
@@ -62,6 +69,7 @@ from posekit.evaluation.engines import (
 from posekit.evaluation.inputs import (
     EvaluationInputError,
     GroundTruthArrays,
+    KeypointMap,
     PredictionArrays,
     ground_truth_arrays,
     load_json,
@@ -238,9 +246,12 @@ def _keypoint_category(dataset: Mapping[str, Any], category_id: int | None, what
 
 def _name_reorder(
     pred_names: Sequence[str], gt_names: Sequence[str], template: Skeleton
-) -> np.ndarray:
+) -> KeypointMap:
     """For each ground-truth keypoint, the prediction keypoint of the same name (via the
-    template's aliases) or -1; raises if no name at all is shared."""
+    template's aliases); else, when the template declares the point as derived
+    (:attr:`Skeleton.derived`, e.g. MPII ``pelvis`` = mean of the hips) from points the
+    predictions all name, that combination of them (as the prediction path computes it,
+    :func:`posekit.skeleton.derived_mapping`); else -1. Raises if nothing maps."""
     lookup = _template_lookup(template)
 
     def key(name: str) -> Any:
@@ -249,6 +260,16 @@ def _name_reorder(
 
     positions = {key(n): i for i, n in enumerate(pred_names)}
     reorder = np.array([positions.get(key(n), -1) for n in gt_names], dtype=np.int64)
+    derived: list[Any] = []
+    for j in np.flatnonzero(reorder < 0).tolist():
+        definition = template.derived.get(template.keypoints[lookup[_normalize(gt_names[j])]])
+        if definition is None:
+            continue
+        terms = tuple(tuple(positions.get(key(n), -1) for n in term) for term in definition.terms)
+        if any(p < 0 for term in terms for p in term):
+            continue
+        reorder[j] = len(pred_names) + len(derived)
+        derived.append((terms, tuple(definition.weights)))
     if not np.any(reorder >= 0):
         raise EvaluationError(
             f"predictions: keypoint names {list(pred_names)} share no name with the ground "
@@ -257,7 +278,13 @@ def _name_reorder(
     missing = [n for n, r in zip(gt_names, reorder) if r < 0]
     if missing:
         log.warning("predictions have no %s; those points count as misses", ", ".join(missing))
-    return reorder
+    if derived:
+        log.info(
+            "derived %s from the predictions' keypoints (template %r)",
+            ", ".join(n for n, r in zip(gt_names, reorder) if r >= len(pred_names)),
+            template.name,
+        )
+    return KeypointMap(reorder, tuple(derived))
 
 
 # -------------------------------------------------------------- evaluation
@@ -276,7 +303,9 @@ def evaluate(
             (PoseTrack style) is scored on its labeled frames only.
         predictions: A COCO dict (images matched to the ground truth by ``file_name``;
             keypoints mapped by name when its category names them differently), a COCO
-            results list (``image_id`` = ground-truth ids), or a path to either.
+            results list (``image_id`` = ground-truth ids), or a path to either. Points
+            the ground truth has and the predictions lack are derived from them where
+            the template declares how (see the module notes).
         skeleton: Template giving the OKS sigmas; by default the shipped preset whose
             keypoint names equal the ground-truth category's.
         category_id: Ground-truth category to evaluate when there are several.
@@ -335,7 +364,7 @@ def evaluate(
     sigmas = template.sigmas[indices].astype(np.float64)
     k = len(gt_names)
 
-    def reorder_for(pred_names: Sequence[str]) -> np.ndarray | None:
+    def reorder_for(pred_names: Sequence[str]) -> KeypointMap | None:
         if [_normalize(n) for n in pred_names] == [_normalize(n) for n in gt_names]:
             return None
         return _name_reorder(pred_names, gt_names, template)

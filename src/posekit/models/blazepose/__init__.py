@@ -23,7 +23,8 @@ Example:
     >>> people = estimator.estimate([image], dets, get_preset("coco17"))  # doctest: +SKIP
 
 Modules: :mod:`~.runtime` (model files, constants, TFLite), :mod:`~.detector`
-(the person detector), :mod:`~.landmarks` (decoding the landmark model) and
+(the person detector), :mod:`~.landmarks` (decoding the landmark model),
+:mod:`~.visibility` (which landmarks annotators would leave out) and
 :mod:`~.estimator` (the pose estimator).
 """
 

@@ -27,6 +27,7 @@ from posekit.models.blazepose.runtime import (
     find_model_dir,
     sigmoid,
 )
+from posekit.models.blazepose.visibility import hidden_landmarks, outside_image
 from posekit.models.geometry import box_to_roi, crop_rois, crop_to_image, roi_from_alignment_points
 from posekit.models.heatmap_codec import rescore_instances
 from posekit.models.instances import predicted_instance
@@ -59,9 +60,12 @@ class BlazePoseEstimator(TfliteModel):
     Keypoints map onto the target skeleton by name; template points the model lacks
     but the template declares as derived (MPII ``pelvis`` = mean of the hips,
     CrowdPose ``neck``...) are computed from the landmarks; the rest are not labeled
-    (visibility 0). Every mapped keypoint is labeled: visibility 2 when it is inside
-    the image and the model's visibility score is at least ``visible_threshold``,
-    else 1 (labeled, probably occluded or off-image).
+    (visibility 0). A mapped keypoint is labeled unless the model's own 3-D landmarks
+    say annotators would leave it out (:mod:`~.visibility`: the far ear or eye of a
+    face in profile, the eyes of a person seen from behind, a point clearly off the
+    image or not present in the crop); a labeled point gets visibility 2 when it is
+    inside the image and the model's visibility score is at least
+    ``visible_threshold``, else 1 (labeled, probably occluded).
 
     ``keypoint_scores`` are the landmark heatmap's peak probabilities
     (:func:`keypoint_confidence`): unlike the model's presence and visibility outputs,
@@ -81,6 +85,12 @@ class BlazePoseEstimator(TfliteModel):
         heatmap_refine: refine positions with the heatmap output (MediaPipe does).
         flip_test: also run on mirrored crops and average (about 2x slower).
         visible_threshold: visibility probability above which a point gets v=2.
+        hide_self_occluded: leave out the far ear/eye of faces in profile and the eyes
+            of people seen from behind (:func:`~.visibility.hidden_landmarks`).
+        min_presence: presence probability below which a landmark is left out
+            (None: never).
+        outside_tolerance: a point farther than this fraction of its crop side
+            beyond the image border is left out (None: never).
         num_threads: TFLite CPU threads.
     """
 
@@ -97,6 +107,9 @@ class BlazePoseEstimator(TfliteModel):
         flip_test: bool = False,
         visible_threshold: float = 0.5,
         box_align: str = "detector",
+        hide_self_occluded: bool = True,
+        min_presence: float | None = 0.5,
+        outside_tolerance: float | None = 0.03,
         num_threads: int | None = None,
     ) -> None:
         if box_enlarge <= 0:
@@ -111,6 +124,15 @@ class BlazePoseEstimator(TfliteModel):
         self.heatmap_refine = bool(heatmap_refine)
         self.flip_test = bool(flip_test)
         self.visible_threshold = float(visible_threshold)
+        if min_presence is not None and not 0.0 <= min_presence <= 1.0:
+            raise ValueError(f"min_presence must be in [0, 1] or None, got {min_presence}")
+        if outside_tolerance is not None and not outside_tolerance >= 0.0:
+            raise ValueError(
+                f"outside_tolerance must be 0 or more, or None, got {outside_tolerance}"
+            )
+        self.hide_self_occluded = bool(hide_self_occluded)
+        self.min_presence = None if min_presence is None else float(min_presence)
+        self.outside_tolerance = None if outside_tolerance is None else float(outside_tolerance)
         _, landmark_path = find_model_dir(model_dir)
         details = self._open(landmark_path, num_threads)
         outputs = {tuple(d["shape"][1:]): d["index"] for d in details}
@@ -336,7 +358,7 @@ class BlazePoseEstimator(TfliteModel):
             if len(dets) == 0:
                 results.append([])
                 continue
-            out, _ = self.landmarks(image, dets)
+            out, rois = self.landmarks(image, dets)
             height, width = image.shape[:2]
             plain_boxes = dets.keypoints is None
             confidence = keypoint_confidence(out)
@@ -345,6 +367,7 @@ class BlazePoseEstimator(TfliteModel):
                 out.points[:, :33], out.visibility[:, :33], derived_weights
             )
             scores = instance_scores(out, confidence[:, known], use_flag=not plain_boxes)
+            labeled = self._labeled(out, points, rois, (width, height))
             instances = []
             for i in range(len(dets)):
                 score = float(scores[i])
@@ -360,7 +383,8 @@ class BlazePoseEstimator(TfliteModel):
                 instances.append(
                     predicted_instance(
                         points[i],
-                        confidence[i],
+                        # a point left out has no score (the backends' contract)
+                        np.where(labeled[i], confidence[i], 0.0),
                         mapping,
                         image_size=(width, height),
                         visible_threshold=self.visible_threshold,
@@ -368,10 +392,33 @@ class BlazePoseEstimator(TfliteModel):
                         score=score,
                         source="model:blazepose",
                         visibility_scores=visibility[i],
+                        labeled=labeled[i],
                     )
                 )
             results.append(instances)
         return results
+
+    def _labeled(
+        self,
+        out: LandmarkOutput,
+        points: np.ndarray,
+        rois: np.ndarray,
+        image_size: tuple[int, int],
+    ) -> np.ndarray:
+        """``(N, 33 + D) bool``: which landmarks and derived points to label
+        (:mod:`~.visibility`); derived points follow the image-border rule only."""
+        n, m = points.shape[:2]
+        labeled = np.ones((n, m), bool)
+        xyz = np.concatenate([out.points[:, :33], out.depth[:, :33, None]], axis=-1)
+        labeled[:, :33] &= ~hidden_landmarks(
+            xyz,
+            out.presence,
+            self_occlusion=self.hide_self_occluded,
+            min_presence=self.min_presence,
+        )
+        if self.outside_tolerance is not None:
+            labeled &= ~outside_image(points, rois[:, 2], image_size, self.outside_tolerance)
+        return labeled
 
     def close(self) -> None:
         """Release the interpreters (this model's and the aligning detector's)."""
