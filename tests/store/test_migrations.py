@@ -17,6 +17,11 @@ from posekit.store import SchemaVersionError, Workspace, export_coco
 from posekit.store.schema import BASELINE_REVISION, alembic_config, head_revision
 from posekit.store.tables import Base
 
+pytestmark = pytest.mark.sqlite_only(
+    reason="upgrades of SQLite files (the 0.1.0 fixture, backups next to the file); "
+    "the migrations on PostgreSQL: tests/store/test_postgres.py"
+)
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "workspace_0_1_0"
 
 #: Item statuses 0.1.0 left unsettled, and what the upgrade settles them to.
