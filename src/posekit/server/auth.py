@@ -38,8 +38,11 @@ __all__ = [
     "UploadsNeedLogin",
     "clear_session_cookie",
     "current_user",
+    "needs_lookup",
     "optional_user",
+    "require_user_now",
     "resolve_user",
+    "resolve_user_now",
     "set_session_cookie",
     "unauthorized",
 ]
@@ -63,13 +66,10 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-async def resolve_user(request: Request) -> User | None:
-    """The user of a request (None: not logged in), looked up once per request.
-
-    Raises:
-        HTTPException: 401 for a Bearer token or session cookie that is invalid,
-            expired, revoked, or belongs to a disabled user.
-    """
+def resolve_user_now(request: Request) -> User | None:
+    """:func:`resolve_user` without the thread hop: for code already running in a
+    worker thread (the authorization guard looks the user up and checks the role in
+    one hop). Store calls block; never call it on the event loop."""
     cached = getattr(request.state, "posekit_user", _NOT_LOOKED_UP)
     if cached is not _NOT_LOOKED_UP:
         if isinstance(cached, HTTPException):
@@ -83,7 +83,7 @@ async def resolve_user(request: Request) -> User | None:
     except HTTPException as exc:
         token, problem = None, exc
     if token is not None:
-        user = await run_in_threadpool(ws.user_for_access_token, token)
+        user = ws.user_for_access_token(token)
         if user is None:
             problem = unauthorized(
                 "the access token is invalid, expired or revoked, or its user is disabled"
@@ -91,7 +91,7 @@ async def resolve_user(request: Request) -> User | None:
     elif problem is None:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            user = await run_in_threadpool(ws.user_for_session, cookie)
+            user = ws.user_for_session(cookie)
             if user is None:
                 problem = unauthorized(
                     "your session has expired or ended (or your account is disabled): log in again"
@@ -104,15 +104,42 @@ async def resolve_user(request: Request) -> User | None:
     return user
 
 
-async def current_user(request: Request) -> User:
-    """The logged-in user; 401 (with ``WWW-Authenticate``) when there is none."""
-    user = await resolve_user(request)
+def needs_lookup(request: Request) -> bool:
+    """Whether finding the request's user needs the database (not known yet, and a
+    credential was sent)."""
+    if getattr(request.state, "posekit_user", _NOT_LOOKED_UP) is not _NOT_LOOKED_UP:
+        return False
+    return "authorization" in request.headers or SESSION_COOKIE in request.cookies
+
+
+async def resolve_user(request: Request) -> User | None:
+    """The user of a request (None: not logged in), looked up once per request.
+
+    Raises:
+        HTTPException: 401 for a Bearer token or session cookie that is invalid,
+            expired, revoked, or belongs to a disabled user.
+    """
+    if needs_lookup(request):
+        return await run_in_threadpool(resolve_user_now, request)
+    return resolve_user_now(request)  # known already, or no credential: no store call
+
+
+def require_user_now(request: Request) -> User:
+    """:func:`current_user` without the thread hop (see :func:`resolve_user_now`)."""
+    user = resolve_user_now(request)
     if user is None:
         raise unauthorized(
             "not logged in: log in at /login, or send 'Authorization: Bearer <personal "
             "access token>'"
         )
     return user
+
+
+async def current_user(request: Request) -> User:
+    """The logged-in user; 401 (with ``WWW-Authenticate``) when there is none."""
+    if needs_lookup(request):
+        return await run_in_threadpool(require_user_now, request)
+    return require_user_now(request)
 
 
 async def optional_user(request: Request) -> User | None:

@@ -145,18 +145,15 @@ def _subject(request) -> tuple[str, str | None, int] | None:  # type: ignore[no-
 
 def _check(ws, user, permission: Permission, subject) -> None:  # type: ignore[no-untyped-def]
     """The store side of :func:`allow` (in a worker thread); raises 403/404."""
-    from posekit.store.queries import get_project_by_id
-
     _, kind, object_id = subject
-    project_id, role = ws.access_of(user.id, kind or "project", object_id)
-    if role is None:
-        get_project_by_id(ws, project_id)  # a project that does not exist: 404
+    # One query: the project (404 when the object does not exist), the role, and for
+    # an item or instance (a deleted one too) the item's assignee and stage.
+    access = ws.access_of(user.id, kind or "project", object_id)
+    project_id, role = access.project_id, access.role
     if not role_allows(role, permission):
         raise HTTPException(403, denied_message(permission, project_id, role))
     if permission is Permission.ANNOTATE and role == "annotator" and kind in ("item", "instance"):
-        # The item of an instance, also of a deleted one (its history names it).
-        item_id = object_id if kind == "item" else ws.item_of_instance(object_id)
-        assignee, stage = ws.item_assignment(item_id)
+        item_id, assignee, stage = access.item_id, access.assignee_id, access.stage
         if assignee != user.id:
             whose = "nobody" if assignee is None else "somebody else"
             raise HTTPException(
@@ -189,11 +186,22 @@ def allow(permission: Permission):  # type: ignore[no-untyped-def]
 
     The returned object carries ``.permission`` (the authorization test reads it).
     """
-    from posekit.server.auth import current_user
+    from posekit.server.auth import current_user, needs_lookup, require_user_now
+
+    def lookup_and_check(request: Request, subject: tuple[str, str | None, int]) -> None:
+        # One worker-thread hop for the session (or token) lookup and the role check.
+        user = require_user_now(request)
+        if not user.is_admin:
+            _check(request.app.state.posekit.ws, user, permission, subject)
 
     async def guard(request: Request) -> None:
         if permission is Permission.PUBLIC:
             return
+        if permission not in (Permission.USER, Permission.ADMIN) and needs_lookup(request):
+            subject = _subject(request)
+            if subject is not None:
+                await run_in_threadpool(lookup_and_check, request, subject)
+                return
         user = await current_user(request)
         if permission is Permission.USER or user.is_admin:
             return

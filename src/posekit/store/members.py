@@ -8,9 +8,9 @@ server's authorization uses to find the project a request's path names.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, literal, select, update
 
 from posekit.store.database import codepoint_order
 from posekit.store.errors import NotFoundError, StoreError
@@ -137,26 +137,45 @@ class MemberOperations:
             raise NotFoundError(f"{kind} {id} does not exist")
         return int(project_id)
 
-    def access_of(self, user_id: int, kind: str, id: int) -> tuple[int, str | None]:
-        """``(project id, the user's role there or None)`` for an id of ``kind``, in one
-        query: what every authorized request asks (:func:`posekit.server.authz.allow`).
+    def access_of(self, user_id: int, kind: str, id: int) -> Access:
+        """What every authorized request asks (:func:`posekit.server.authz.allow`), in
+        one query: the project of an id of ``kind``, the user's role there (None: not a
+        member) and, for an item or an instance (also a deleted one), the item's id,
+        assignee and stage.
 
         Raises:
             NotFoundError: The object does not exist (as :meth:`project_id_of`).
         """
         if kind not in OWNED_KINDS:
             raise StoreError(f"kind must be one of {', '.join(OWNED_KINDS)}; got {kind!r}")
-        project = _PROJECT_OF[kind](int(id)).scalar_subquery()
+        item_id: Any = None
+        if kind == "item":
+            item_id = literal(int(id))
+        elif kind == "instance":
+            item_id = _item_of_instance(int(id))
+        project = (
+            _of_item(item_id) if item_id is not None else _PROJECT_OF[kind](int(id))
+        ).scalar_subquery()
         role = (
             select(MemberRow.role)
             .where(MemberRow.user_id == user_id, MemberRow.project_id == project)
             .scalar_subquery()
         )
+        columns: list[Any] = [project, role]
+        if item_id is not None:
+            item = select(ItemRow).where(ItemRow.id == item_id).subquery()
+            columns += [
+                select(item.c.id).scalar_subquery(),
+                select(item.c.assignee_id).scalar_subquery(),
+                select(item.c.stage).scalar_subquery(),
+            ]
         with self._read() as conn:
-            row = conn.execute(select(project, role)).one()
+            row = conn.execute(select(*columns)).one()
         if row[0] is None:
             raise NotFoundError(f"{kind} {id} does not exist")
-        return int(row[0]), row[1]
+        if item_id is None:
+            return Access(int(row[0]), row[1])
+        return Access(int(row[0]), row[1], row[2], row[3], row[4])
 
     def item_assignment(self, item_id: int) -> tuple[int | None, str]:
         """``(assignee id, stage)`` of an item, without building its record.
@@ -183,6 +202,28 @@ class MemberOperations:
 
 def _of_dataset(dataset_id: Any) -> Any:
     return select(DatasetRow.project_id).where(DatasetRow.id == dataset_id)
+
+
+class Access(NamedTuple):
+    """:meth:`MemberOperations.access_of`: a project id, the user's role in it, and
+    for items and instances the item's id, assignee and stage."""
+
+    project_id: int
+    role: str | None
+    item_id: int | None = None
+    assignee_id: int | None = None
+    stage: str | None = None
+
+
+def _item_of_instance(instance_id: int) -> Any:
+    """The item of an instance, or of a deleted one from its history (a SQL value)."""
+    return func.coalesce(
+        select(InstanceRow.item_id).where(InstanceRow.id == instance_id).scalar_subquery(),
+        select(InstanceVersionRow.item_id)
+        .where(InstanceVersionRow.instance_id == instance_id)
+        .limit(1)
+        .scalar_subquery(),
+    )
 
 
 def _of_item(item_id: Any) -> Any:
