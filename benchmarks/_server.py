@@ -36,6 +36,27 @@ def free_port() -> int:
 
 
 @contextmanager
+def serving(process: subprocess.Popen, url: str, timeout_s: float = 60) -> Iterator[str]:
+    """Wait until a server just started as ``process`` answers ``/api/health`` at
+    ``url``, yield the URL, and stop the process afterwards."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@contextmanager
 def running_server(workspace: Path) -> Iterator[str]:
     """``uvicorn posekit.server.app:create_app --factory`` on ``workspace``; yields the URL."""
     port = free_port()
@@ -56,19 +77,5 @@ def running_server(workspace: Path) -> Iterator[str]:
         ],
         env=env,
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
+    with serving(process, f"http://127.0.0.1:{port}") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(30)

@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _server import free_port  # noqa: E402
+from _server import free_port, serving  # noqa: E402
 
 
 @dataclass
@@ -122,22 +122,8 @@ def serve(root: Path, database_url: str | None, auth: str) -> Iterator[str]:
     command = [sys.executable, "-m", "uvicorn", "_save_latency_app:create", "--factory",
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
     process = subprocess.Popen(command, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
+    with serving(process, f"http://127.0.0.1:{port}") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def _client(url: str, annotator: Annotator, auth: str) -> httpx.Client:

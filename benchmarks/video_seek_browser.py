@@ -46,11 +46,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import free_port, running_server
+from _server import free_port, running_server, serving
 from video_decode import FPS, HEIGHT, WIDTH, synthetic_frames
 
 CHROMIUM = "/usr/bin/chromium"
@@ -275,22 +274,8 @@ def serve(workspace: Path, static: Path | None) -> Iterator[str]:
     process = subprocess.Popen(
         [sys.executable, "-c", code, str(static.resolve()), str(port)], env=env
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.1)
+    with serving(process, f"http://127.0.0.1:{port}") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 if __name__ == "__main__":
