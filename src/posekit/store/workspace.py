@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,6 +172,8 @@ class Workspace(
         #: The backup of the database written before a schema upgrade, if any.
         self.schema_backup = upgrade_database(self.database_url, self.db_path)
         self._templates: dict[int, tuple[int, Skeleton]] = {}
+        #: Serializes this process's SQLite write transactions (see :meth:`transaction`).
+        self._writer = threading.RLock() if self._is_sqlite else None
         from posekit.store.media_staging import sweep_stale_staging
 
         sweep_stale_staging(self)  # files of imports killed half-way (never in the database)
@@ -212,7 +215,15 @@ class Workspace(
         deadlock is run again as a whole by the public method around it
         (:func:`posekit.store.database.retrying`).
         """
-        with write_transaction(self.engine) as conn:
+        if self._writer is None:
+            with write_transaction(self.engine) as conn:
+                yield conn
+            return
+        # SQLite has one writer. Threads of this process queue on a lock rather than
+        # on SQLite's busy handler, which polls with sleeps of up to 100 ms: under
+        # many concurrent saves the sleeps, not the writes, set the latency. Other
+        # processes on the same file still wait through the busy timeout.
+        with self._writer, write_transaction(self.engine) as conn:
             yield conn
 
     @contextmanager
