@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .auth_helpers import browser_login_url, make_user
-from .test_ui_e2e import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, LiveServer
+from .test_ui_e2e import CHROMIUM, TIMEOUT_MS, LiveServer, launched_chromium
 
 MANAGER_CONTROLS = ("#upload-button", "#export-coco", "#autolabel-button", "#edit-template")
 
@@ -49,14 +49,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser(server: LiveServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture()

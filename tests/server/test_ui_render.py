@@ -21,16 +21,8 @@ from typing import Any
 import pytest
 
 from .auth_helpers import access_token, bearer, browser_login_url
+from .test_ui_e2e import CHROMIUM, launched_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 IMAGE = "000000000785.jpg"  # 640x425
 COLUMNS, ROWS = 8, 3
 # The repaired canvas and a redraw from scratch, compared per pixel (RGB).
@@ -142,14 +134,8 @@ def crowd_url(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> It
 
 @pytest.fixture(scope="module")
 def browser(crowd_url: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def _drag_some(page: Any, count: int) -> None:

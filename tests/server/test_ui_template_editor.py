@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from .auth_helpers import browser_login_url
-from .test_ui_e2e import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, LiveServer
+from .test_ui_e2e import CHROMIUM, TIMEOUT_MS, LiveServer, launched_chromium
 
 IMAGE = "000000000785.jpg"  # one skier, 640x425
 # Where the editor's points go, in canvas units (the canvas is 400 x 500).
@@ -59,14 +59,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
 
 @pytest.fixture(scope="module")
 def browser(server: LiveServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def _new_page(browser: Any, server: LiveServer) -> Any:

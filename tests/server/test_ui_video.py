@@ -25,14 +25,8 @@ import pytest
 from video_fakes import SquarePose, square_frames, square_pose_keypoints, write_frame_folder
 
 from .auth_helpers import access_token, bearer, browser_login_url
+from .test_ui_e2e import CHROMIUM, launched_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
 TIMEOUT_MS = 30_000
 FRAMES = 24
 VIDEOS = ("play", "edit", "tools", "copy", "split", "propagate", "grid")
@@ -121,14 +115,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser(server: LiveServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture()
