@@ -19,9 +19,17 @@ MPII's json layout is converted to COCO (box: labeled-joint extent padded 10%);
 PoseTrack frames are renamed ``<video>_<frame>.jpg`` because the simulated
 annotator matches images by base name.
 
+``--keypoints`` also prints, per set and input, each keypoint's mean OKS term
+(exp(-d^2 / (2 s^2 k^2)) over the points labeled in both), its drags (term < 0.5) and
+labels the annotators did not make, matched as correction_cost.py matches people.
+
+``--cost ROUNDS`` times the pose estimator on the COCO sample with ground-truth boxes
+with and without the face refinement (``face_refine``), alternating, ROUNDS rounds,
+and prints the best round of each and their ratio.
+
 Run: ``python benchmarks/quality.py [--data ../shared/data] [--json out.json]
-[--before earlier.json] [--modes det gt] [--sets coco-val2017 ...]`` (prints a Markdown
-table; ``--modes gt`` measures only the AI-assist case, about 25 s).
+[--before earlier.json] [--modes det gt] [--sets coco-val2017 ...] [--keypoints]``
+(prints a Markdown table; ``--modes gt`` measures only the AI-assist case, about 25 s).
 """
 
 from __future__ import annotations
@@ -189,6 +197,132 @@ def correction_cost(gt: Path, pred: Path, sigmas: np.ndarray) -> dict:
     return json.loads(done.stdout)
 
 
+def _area(ann: dict) -> float:
+    if ann.get("area"):
+        return float(ann["area"])
+    w, h = ann.get("bbox", [0, 0, 1, 1])[2:4]
+    return max(float(w) * float(h), 1.0)
+
+
+def keypoint_errors(gt_path: Path, pred_path: Path, sigmas: np.ndarray) -> dict:
+    """Per keypoint name: ``[labeled in both, mean OKS term, drags, extra labels]``,
+    people matched greedily by OKS (highest score first, OKS >= 0.1) as
+    correction_cost.py does."""
+    gt, pred = json.loads(gt_path.read_text()), json.loads(pred_path.read_text())
+    names = gt["categories"][0]["keypoints"]
+    order = [pred["categories"][0]["keypoints"].index(n) for n in names]
+    image_of = {i["id"]: Path(i["file_name"]).name for i in pred["images"]}
+    var = (2.0 * sigmas) ** 2
+    k = len(names)
+    count, total, drags, extra = np.zeros(k), np.zeros(k), np.zeros(k), np.zeros(k)
+    for img in gt["images"]:
+        people = [
+            a
+            for a in gt["annotations"]
+            if a["image_id"] == img["id"]
+            and not a.get("iscrowd")
+            and np.any(np.asarray(a["keypoints"]).reshape(-1, 3)[:, 2] > 0)
+        ]
+        preds = [a for a in pred["annotations"] if image_of[a["image_id"]] == img["file_name"]]
+        used: set[int] = set()
+        for p in sorted(preds, key=lambda a: -a.get("score", 1.0)):
+            pk = np.asarray(p["keypoints"], float).reshape(-1, 3)[order]
+            best, match = 0.1, None
+            for j, g in enumerate(people):
+                gk = np.asarray(g["keypoints"], float).reshape(-1, 3)
+                sim = np.exp(-((pk[:, :2] - gk[:, :2]) ** 2).sum(1) / (2 * _area(g) * var))
+                if j not in used and sim[gk[:, 2] > 0].mean() > best:
+                    best, match = sim[gk[:, 2] > 0].mean(), j
+            if match is None:
+                continue
+            used.add(match)
+            g = people[match]
+            gk = np.asarray(g["keypoints"], float).reshape(-1, 3)
+            sim = np.exp(-((pk[:, :2] - gk[:, :2]) ** 2).sum(1) / (2 * _area(g) * var))
+            both, labeled = (gk[:, 2] > 0) & (pk[:, 2] > 0), gk[:, 2] > 0
+            count += both
+            total += np.where(both, sim, 0.0)
+            drags += labeled & (sim < 0.5)
+            extra += ~labeled & (pk[:, 2] > 0)
+    return {
+        name: [int(count[i]), round(float(total[i] / max(count[i], 1)), 3), int(drags[i]),
+               int(extra[i])]
+        for i, name in enumerate(names)
+    }  # fmt: skip
+
+
+def print_keypoints(rows: dict, before: dict | None) -> None:
+    """One Markdown table per set and input: n, mean OKS term, drags, extra labels."""
+    for name, row in rows.items():
+        for mode in ("gt", "det"):
+            table = row.get(f"keypoints_{mode}")
+            if not table:
+                continue
+            old = ((before or {}).get(name) or {}).get(f"keypoints_{mode}") or {}
+            print(f"\n{name}, {mode}: keypoint | labeled in both | mean OKS term | drags | extra")
+            print("|---|---:|---:|---:|---:|")
+            for kp, (n, sim, drag, extra) in table.items():
+                cells = [str(n), f"{sim:.3f}", str(drag), str(extra)]
+                if kp in old:
+                    cells = [f"{a} → {b}" for a, b in zip((str(old[kp][0]), f"{old[kp][1]:.3f}",
+                             str(old[kp][2]), str(old[kp][3])), cells)]  # fmt: skip
+                print(f"| {kp} | " + " | ".join(cells) + " |")
+
+
+def measure_cost(data: Path, rounds: int) -> None:
+    """Best-of-``rounds`` seconds of the estimator on the COCO sample with its
+    ground-truth boxes, face refinement on and off, alternating in one process."""
+    from posekit.core import Detections
+    from posekit.media.image import load_image
+    from posekit.models.registry import create_pose_estimator
+    from posekit.skeleton import get_preset
+
+    gt = json.loads((data / SETS["coco-val2017"][0]).read_text())
+    folder = data / SETS["coco-val2017"][1]
+    items = []
+    for img in gt["images"]:
+        anns = [a for a in gt["annotations"] if a["image_id"] == img["id"] and not a["iscrowd"]]
+        boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)])
+        dets = Detections(boxes.astype(np.float32), np.ones(len(boxes), np.float32))
+        items.append((load_image(folder / img["file_name"]), dets))
+    template = get_preset("coco17")
+    # One estimator, its face model detached for the "off" rounds: both use the very
+    # same interpreters (two estimators' interpreters differed by 10-15% here).
+    model = create_pose_estimator("blazepose")
+    face = model._face  # the face model, to detach it and read its share of the inference
+    best = {k: (float("inf"), 0.0) for k in ("off", "on")}
+    people = sum(len(d) for _, d in items)
+    face_share = 1.0
+    for round_ in range(rounds):
+        for key in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+            model._face = face if key == "on" else None
+            model.inference_seconds = 0.0
+            face_before = face.inference_seconds
+            start = time.perf_counter()
+            for image, dets in items:
+                model.estimate([image], [dets], template)
+            wall = time.perf_counter() - start
+            if key == "on":
+                face_share = min(
+                    face_share, (face.inference_seconds - face_before) / model.inference_seconds
+                )
+            if wall < best[key][0]:
+                best[key] = (wall, model.inference_seconds)
+    model._face = face
+    model.close()
+    for key, (wall, inference) in best.items():
+        per_person = 1000 * wall / people
+        print(
+            f"face_refine {key:3s}: {per_person:6.1f} ms/person "
+            f"(inference {1000 * inference / people:6.1f} ms/person), best of {rounds}"
+        )
+    print(f"face model: {100 * face_share:.1f}% of the estimator's inference (lowest round)")
+    print(
+        f"ratio on/off: {best['on'][0] / best['off'][0]:.3f} ({people} people, "
+        f"{len(items)} images; load average {os.getloadavg()[0]:.1f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -213,7 +347,14 @@ def main() -> None:
     parser.add_argument(
         "--before", type=Path, help="an earlier --json: print each cell as 'before -> now'"
     )
+    parser.add_argument(
+        "--keypoints", action="store_true", help="also print per-keypoint errors per set"
+    )
+    parser.add_argument("--cost", type=int, metavar="ROUNDS", help="time the face refinement")
     args = parser.parse_args()
+    if args.cost:
+        measure_cost(args.data.resolve(), args.cost)
+        return
 
     from posekit.evaluation import evaluate
     from posekit.formats.coco import write_coco
@@ -264,12 +405,16 @@ def main() -> None:
                 auroc = cost["keypoint_score_auroc"]
                 row[f"auroc_{mode}"] = None if auroc is None else round(auroc, 3)
                 row[f"preds_{mode}"] = sum(len(li.instances) for li in result.dataset.images)
+                row[f"keypoints_{mode}"] = keypoint_errors(gt_path, pred_path, sigmas)
                 row["persons"] = cost["persons"]
             rows[name] = row
     pose.close()
     if detector is not None:
         detector.close()
-    print_table(rows, json.loads(args.before.read_text()) if args.before else None)
+    before = json.loads(args.before.read_text()) if args.before else None
+    print_table(rows, before)
+    if args.keypoints:
+        print_keypoints(rows, before)
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -41,10 +41,16 @@ def test_files_from_the_wheel_are_found_through_the_cache(tmp_path: Path, monkey
     wheel = _wheel(tmp_path / "mediapipe-0.10.21-py3-none-any.whl", members)
     monkeypatch.setenv("POSEKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(runtime.ENV_MODEL_DIR, raising=False)
-    folder = model_files.extract_model_files(wheel, model_files.cache_dir())
+    # a wheel with only the pose files: extracting just those (as an older cache holds)
+    folder = model_files.extract_model_files(
+        wheel, model_files.cache_dir(), model_files.MODEL_FILES
+    )
     det, lmk = runtime.find_model_dir()
     assert det.parent == lmk.parent == folder
-    assert model_files.fetch_model_files() == folder  # cached: no download
+    assert model_files.fetch_model_files(names=model_files.MODEL_FILES) == folder  # no download
+    with pytest.raises(ModelError, match=r"does not contain .*face_landmark"):
+        model_files.extract_model_files(wheel, tmp_path / "other")  # all files by default
+    assert not list((tmp_path / "other").glob("*.tflite"))
 
 
 def test_offline_without_files_names_the_command(tmp_path: Path, monkeypatch) -> None:

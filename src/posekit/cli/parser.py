@@ -68,7 +68,7 @@ EXAMPLES = {
 """,
     "models": """examples:
   posekit models
-  posekit models fetch blazepose     # the two .tflite files, into ~/.cache/posekit (once)
+  posekit models fetch blazepose     # pose, landmark and face .tflite files, once
   posekit predict photos/ -o pred.json --detector rtdetr \\
       --pose vitpose:usyd-community/vitpose-base-simple
 """,

@@ -8,7 +8,9 @@ The pipeline follows the published MediaPipe graphs
 (``mediapipe/modules/pose_detection/pose_detection_cpu.pbtxt``,
 ``mediapipe/modules/pose_landmark/*.pbtxt``): SSD anchors and decoding of the
 224x224 detector, weighted NMS, alignment-point ROIs enlarged 1.25x, the
-256x256 landmark model, heatmap refinement and projection back to the image.
+256x256 landmark model, heatmap refinement and projection back to the image,
+then the face points refined by MediaPipe's face landmark model (face mesh) on a
+crop of each face (``mediapipe/modules/face_landmark``, same wheel).
 Unlike MediaPipe's single-person graph it keeps every detection, so several
 people per image are found, and it also builds crops from plain boxes (user,
 ground-truth or detector boxes), re-cropping once from the model's own
@@ -24,12 +26,14 @@ Example:
 
 Modules: :mod:`~.runtime` (model files, constants, TFLite), :mod:`~.detector`
 (the person detector), :mod:`~.landmarks` (decoding the landmark model),
-:mod:`~.visibility` (which landmarks annotators would leave out) and
+:mod:`~.visibility` (which landmarks annotators would leave out), :mod:`~.face`
+(the face refinement) and
 :mod:`~.estimator` (the pose estimator).
 """
 
 from posekit.models.blazepose.detector import BlazePoseDetector, generate_anchors
 from posekit.models.blazepose.estimator import BlazePoseEstimator
+from posekit.models.blazepose.face import FaceRefiner, find_face_model
 from posekit.models.blazepose.landmarks import refine_with_heatmap
 from posekit.models.blazepose.runtime import BLAZEPOSE_KEYPOINTS, find_model_dir
 
@@ -37,6 +41,8 @@ __all__ = [
     "BLAZEPOSE_KEYPOINTS",
     "BlazePoseDetector",
     "BlazePoseEstimator",
+    "FaceRefiner",
+    "find_face_model",
     "find_model_dir",
     "generate_anchors",
     "refine_with_heatmap",

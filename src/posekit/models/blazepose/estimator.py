@@ -11,7 +11,9 @@ import numpy as np
 
 from posekit.core import Detections, Instance
 from posekit.models.base import ModelError, check_pairs
+from posekit.models.blazepose.crowd import face_conflicts, resolved, without_neighbour
 from posekit.models.blazepose.detector import BlazePoseDetector
+from posekit.models.blazepose.face import FACE_POINTS, FaceRefiner, face_rois, find_face_model
 from posekit.models.blazepose.landmarks import (
     _SIGMAS33,
     LandmarkOutput,
@@ -55,11 +57,21 @@ class BlazePoseEstimator(TfliteModel):
     In crowds the detector's alignment inside a caller's box can lock onto a
     neighbour: a pose that fits its own box badly, or duplicates another box's pose,
     is re-run from the upright box crop and the better-fitting pose is kept (see
-    :meth:`landmarks`).
+    :meth:`landmarks`). Two caller boxes' poses on one face (one person behind
+    another): the pose whose box holds that face less deeply is re-run without the
+    other box's pixels outside its own (:mod:`~.crowd`).
+
+    Faces: BlazePose places the face points from a crop of the whole body, where a
+    face is often 10-30 px wide. With ``face_refine`` (default) each face is cropped
+    from those points and MediaPipe's face landmark model (:mod:`~.face`) places the
+    nose, eyes, ears and mouth corners on it; where that model finds no face
+    (confidence below ``face_min_confidence``: helmets, goggles, faces turned away,
+    faces a few pixels wide) BlazePose's points are kept.
 
     Keypoints map onto the target skeleton by name; template points the model lacks
     but the template declares as derived (MPII ``pelvis`` = mean of the hips,
-    CrowdPose ``neck``...) are computed from the landmarks; the rest are not labeled
+    CrowdPose ``neck``...) are computed from the landmarks (BlazePose's, before the
+    face refinement); the rest are not labeled
     (visibility 0). A mapped keypoint is labeled unless the model's own 3-D landmarks
     say annotators would leave it out (:mod:`~.visibility`: the far ear or eye of a
     face in profile, the eyes of a person seen from behind, a point clearly off the
@@ -91,6 +103,12 @@ class BlazePoseEstimator(TfliteModel):
             (None: never).
         outside_tolerance: a point farther than this fraction of its crop side
             beyond the image border is left out (None: never).
+        face_refine: refine the face points with the face landmark model (needs
+            ``face_landmark.tflite``: :func:`~.face.find_face_model`).
+        face_min_confidence: the face model's face probability from which its points
+            replace BlazePose's.
+        face_conflicts: re-run a caller box's pose that put its face on another
+            box's face (:mod:`~.crowd`).
         num_threads: TFLite CPU threads.
     """
 
@@ -110,6 +128,9 @@ class BlazePoseEstimator(TfliteModel):
         hide_self_occluded: bool = True,
         min_presence: float | None = 0.5,
         outside_tolerance: float | None = 0.03,
+        face_refine: bool = True,
+        face_min_confidence: float = 0.5,
+        face_conflicts: bool = True,
         num_threads: int | None = None,
     ) -> None:
         if box_enlarge <= 0:
@@ -130,10 +151,15 @@ class BlazePoseEstimator(TfliteModel):
             raise ValueError(
                 f"outside_tolerance must be 0 or more, or None, got {outside_tolerance}"
             )
+        if not 0.0 <= face_min_confidence <= 1.0:
+            raise ValueError(f"face_min_confidence must be in [0, 1], got {face_min_confidence}")
+        self.face_min_confidence = float(face_min_confidence)
+        self.face_conflicts = bool(face_conflicts)
         self.hide_self_occluded = bool(hide_self_occluded)
         self.min_presence = None if min_presence is None else float(min_presence)
         self.outside_tolerance = None if outside_tolerance is None else float(outside_tolerance)
         _, landmark_path = find_model_dir(model_dir)
+        face_path = find_face_model(model_dir) if face_refine else None
         details = self._open(landmark_path, num_threads)
         outputs = {tuple(d["shape"][1:]): d["index"] for d in details}
         try:
@@ -160,6 +186,9 @@ class BlazePoseEstimator(TfliteModel):
             self._detector = BlazePoseDetector(
                 model_dir, score_threshold=0.1, num_threads=num_threads
             )
+        self._face: FaceRefiner | None = None
+        if face_path is not None:
+            self._face = FaceRefiner(face_path, num_threads=num_threads)
         log.info("BlazePose landmark model loaded from %s on %s", landmark_path, self.device)
 
     # ------------------------------------------------------------------ inference
@@ -359,10 +388,18 @@ class BlazePoseEstimator(TfliteModel):
                 results.append([])
                 continue
             out, rois = self.landmarks(image, dets)
-            height, width = image.shape[:2]
-            plain_boxes = dets.keypoints is None
+            if self.face_conflicts and dets.keypoints is None and len(dets) > 1:
+                self._resolve_face_conflicts(image, dets, out, rois)
+            # Derived template points (head top, neck...) are affine combinations
+            # defined on BlazePose's own landmarks: computed before the face refinement
+            # (from the face mesh's ears they measured worse on PoseTrack and AIC).
             confidence = keypoint_confidence(out)
             points, confidence = add_derived_points(out.points[:, :33], confidence, derived_weights)
+            if self._face is not None:
+                self._refine_faces(image, out)
+                points[:, :33] = out.points[:, :33]
+            height, width = image.shape[:2]
+            plain_boxes = dets.keypoints is None
             _, visibility = add_derived_points(
                 out.points[:, :33], out.visibility[:, :33], derived_weights
             )
@@ -398,6 +435,39 @@ class BlazePoseEstimator(TfliteModel):
             results.append(instances)
         return results
 
+    def _resolve_face_conflicts(
+        self, image: np.ndarray, dets: Detections, out: LandmarkOutput, rois: np.ndarray
+    ) -> None:
+        """Two caller boxes' poses on one face (:func:`~.crowd.face_conflicts`): the
+        pose whose box holds that face less deeply is re-run alone on the image without
+        the other box's part outside its own (:func:`~.crowd.without_neighbour`), and
+        kept if its face then lies elsewhere."""
+        for loser, winner in face_conflicts(out.points[:, :33], dets.boxes):
+            view = without_neighbour(image, dets.boxes[loser], dets.boxes[winner])
+            if view is image:
+                continue
+            one = slice(loser, loser + 1)
+            again, again_rois = self.landmarks(view, Detections(dets.boxes[one], dets.scores[one]))
+            if resolved(again.points[0, :33], out.points[winner, :33]):
+                out.assign(np.array([loser]), again)
+                rois[loser] = again_rois[0]
+
+    def _refine_faces(self, image: np.ndarray, out: LandmarkOutput) -> None:
+        """Replace the face landmarks of :data:`~.face.FACE_POINTS` (nose, eyes, ears,
+        mouth corners) with the face mesh's where the face model finds a face
+        (confidence >= ``face_min_confidence``); other faces keep BlazePose's points."""
+        assert self._face is not None
+        if len(out.points) == 0:
+            return
+        before = self._face.inference_seconds
+        rois = face_rois(out.points[:, :33])
+        points, conf = self._face.face_points(image, rois)
+        # the face model's runs count as this model's inference (benchmarks read it)
+        self.inference_seconds += self._face.inference_seconds - before
+        use = np.flatnonzero(conf >= self.face_min_confidence)
+        targets = np.asarray(list(FACE_POINTS), np.int64)
+        out.points[use[:, None], targets[None, :]] = points[use]
+
     def _labeled(
         self,
         out: LandmarkOutput,
@@ -421,10 +491,13 @@ class BlazePoseEstimator(TfliteModel):
         return labeled
 
     def close(self) -> None:
-        """Release the interpreters (this model's and the aligning detector's)."""
+        """Release the interpreters (this model's, the aligning detector's and the face
+        model's)."""
         super().close()
         if self._detector is not None:
             self._detector.close()
+        if self._face is not None:
+            self._face.close()
 
 
 #: A pose whose landmark extent overlaps its given box by less than this IoU is
