@@ -59,6 +59,10 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
+#: Up to this many candidates :func:`weighted_nms` computes every pairwise IoU at once.
+_PAIRWISE_MAX = 512
+
+
 def weighted_nms(
     boxes: np.ndarray, scores: np.ndarray, points: np.ndarray, iou_threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -77,17 +81,25 @@ def weighted_nms(
         Merged ``(K, 4)`` boxes, ``(K,)`` scores and ``(K, M, 2)`` points, float32,
         best first.
     """
+    if len(scores) == 0:  # most detector views of a photo: nothing above the threshold
+        return _no_boxes(points)
     order = np.argsort(-scores, kind="stable")
     boxes, scores, points = boxes[order], scores[order], points[order]
+    # All pairwise overlaps at once (for up to a few hundred candidates; beyond, a row
+    # per kept box): the same element-wise arithmetic either way, so the clusters and
+    # the merged values do not depend on it.
+    overlaps = box_iou(boxes, boxes) > iou_threshold if len(scores) <= _PAIRWISE_MAX else None
     remaining = np.ones(len(scores), dtype=bool)
     out_boxes, out_scores, out_points = [], [], []
     for i in range(len(scores)):
         if not remaining[i]:
             continue
-        candidates = np.flatnonzero(remaining)
-        overlap = box_iou(boxes[i : i + 1], boxes[candidates])[0]
-        cluster = candidates[overlap > iou_threshold]
-        cluster = np.union1d(cluster, [i])
+        if overlaps is not None:
+            members = remaining & overlaps[i]
+        else:
+            members = remaining & (box_iou(boxes[i : i + 1], boxes)[0] > iou_threshold)
+        members[i] = True
+        cluster = np.flatnonzero(members)
         weights = scores[cluster][:, None]
         total = float(weights.sum())
         out_boxes.append((boxes[cluster] * weights).sum(axis=0) / total)
@@ -95,15 +107,19 @@ def weighted_nms(
         out_scores.append(scores[i])
         remaining[cluster] = False
     if not out_scores:
-        return (
-            np.zeros((0, 4), np.float32),
-            np.zeros((0,), np.float32),
-            np.zeros((0, *points.shape[1:]), np.float32),
-        )
+        return _no_boxes(points)
     return (
         np.asarray(out_boxes, np.float32),
         np.asarray(out_scores, np.float32),
         np.asarray(out_points, np.float32),
+    )
+
+
+def _no_boxes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.zeros((0, 4), np.float32),
+        np.zeros((0,), np.float32),
+        np.zeros((0, *points.shape[1:]), np.float32),
     )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "crop_rois",
     "crop_to_image",
     "letterbox",
+    "letterbox_into",
     "roi_from_alignment_points",
     "roi_to_box",
 ]
@@ -61,25 +62,33 @@ class Letterbox:
 def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     """``(size, size, 3) uint8`` letterboxed copy of ``image`` (black borders) and the
     transform that maps model coordinates back to the image."""
+    canvas = np.zeros((size, size, 3), dtype=np.uint8)
+    return canvas, letterbox_into(image, canvas)
+
+
+def letterbox_into(image: np.ndarray, canvas: np.ndarray) -> Letterbox:
+    """Letterbox ``image`` into ``canvas`` (a square ``(size, size, 3) uint8`` array,
+    black or with the borders it should keep) and return the transform; the resize
+    writes straight into the canvas (no intermediate copy)."""
     height, width = image.shape[:2]
+    size = canvas.shape[0]
     box = Letterbox(width, height, size)
     new_w = max(1, min(size, round(width * box.scale)))
     new_h = max(1, min(size, round(height * box.scale)))
+    x0 = min(round(box.pad_x), size - new_w)
+    y0 = min(round(box.pad_y), size - new_h)
     # INTER_AREA when shrinking avoids the aliasing that a bilinear warp would give
     # large photos (a 4000 px image shrinks ~18x to 224).
     interp = cv2.INTER_AREA if box.scale < 1.0 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    canvas = np.zeros((size, size, 3), dtype=np.uint8)
-    x0 = round(box.pad_x)
-    y0 = round(box.pad_y)
-    x0 = min(x0, size - new_w)
-    y0 = min(y0, size - new_h)
-    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized
+    region = canvas[y0 : y0 + new_h, x0 : x0 + new_w]
+    written = cv2.resize(image, (new_w, new_h), dst=region, interpolation=interp)
+    if written is not region and not np.shares_memory(written, region):
+        region[...] = written  # OpenCV allocated its own output after all
     # Exact offsets after rounding, so the inverse mapping matches the pixels written.
     box.pad_x = float(x0)
     box.pad_y = float(y0)
     box.scale = 1.0 / 2.0 * (new_w / width + new_h / height)
-    return canvas, box
+    return box
 
 
 def roi_from_alignment_points(

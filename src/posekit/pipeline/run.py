@@ -10,8 +10,13 @@ frames and distributed workers.
 
 Behaviour:
 
-* Units are processed in batches of ``options.batch_size``; the next batch is
-  decoded in a worker thread while the models run on the current one.
+* Units are processed in batches of ``options.batch_size``. A worker thread
+  decodes the frames, one after the other and up to one batch ahead, while the
+  models run (the source itself is iterated in the calling thread, while that
+  worker is idle); for a detector that can prepare its inputs apart from running
+  (:class:`PreparingDetector`, e.g. BlazePose's letterboxed views) it prepares
+  them there too, and each frame is detected as soon as it is ready instead of
+  when its whole batch is. The results are those of detecting the batch at once.
 * A unit whose frame cannot be produced, or whose prediction fails, is reported
   to the sink and in the summary; the others go on. When a batch fails in the
   models, its frames are retried one by one so one bad frame costs only itself.
@@ -30,7 +35,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -47,6 +52,7 @@ __all__ = [
     "FrameSource",
     "PipelineSummary",
     "PredictionSink",
+    "PreparingDetector",
     "ProgressCallback",
     "WorkUnit",
     "models_device",
@@ -152,17 +158,41 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-_Decoded = list[tuple[WorkUnit, "np.ndarray | None", "str | None"]]
+@runtime_checkable
+class PreparingDetector(Protocol):
+    """A detector whose input preparation (resizing, letterboxing: no model) can run
+    apart from the model, in another thread, e.g. on the next frame while the model
+    runs on this one. ``detect_prepared([prepare(image)])`` must equal
+    ``detect([image])``; ``prepare`` raises what ``detect`` would for a bad image."""
+
+    def prepare(self, image: np.ndarray) -> Any: ...
+
+    def detect_prepared(self, prepared: Sequence[Any]) -> list[Detections]: ...
 
 
-def _decode(batch: Sequence[WorkUnit]) -> _Decoded:
-    out: _Decoded = []
-    for unit in batch:
-        try:
-            out.append((unit, unit.load(), None))
-        except Exception as exc:  # one unreadable frame must not stop the run
-            out.append((unit, None, _reason(exc)))
-    return out
+@dataclass(frozen=True)
+class _Loaded:
+    """A unit after the worker thread: its frame (or why not), and the detector's
+    prepared inputs (or why they could not be made) when it will be detected."""
+
+    unit: WorkUnit
+    frame: np.ndarray | None = None
+    error: str | None = None
+    prepared: Any = None
+    prepare_error: Exception | None = None
+
+
+def _load(unit: WorkUnit, prepare: Callable[[np.ndarray], Any] | None) -> _Loaded:
+    try:
+        frame = unit.load()
+    except Exception as exc:  # one unreadable frame must not stop the run
+        return _Loaded(unit, error=_reason(exc))
+    if prepare is None or unit.detections is not None:
+        return _Loaded(unit, frame)
+    try:
+        return _Loaded(unit, frame, prepared=prepare(frame))
+    except Exception as exc:  # reported as the frame's detection failure
+        return _Loaded(unit, frame, prepare_error=exc)
 
 
 def _batches(units: Iterable[WorkUnit], size: int) -> Iterator[list[WorkUnit]]:
@@ -171,22 +201,47 @@ def _batches(units: Iterable[WorkUnit], size: int) -> Iterator[list[WorkUnit]]:
         yield batch
 
 
-def _decoded_batches(units: Iterable[WorkUnit], size: int) -> Iterator[_Decoded]:
-    """Batches decoded one ahead in a worker thread (image decoding releases the GIL)."""
-    batches = _batches(units, size)
-    first = next(batches, None)
-    if first is None:
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="posekit-decode") as pool:
-        pending: Future[_Decoded] = pool.submit(_decode, first)
-        while True:
-            current = pending.result()
-            following = next(batches, None)
-            if following is not None:
-                pending = pool.submit(_decode, following)
-            yield current
-            if following is None:
-                return
+class _Loader:
+    """Loads (and prepares) the units of each batch in a worker thread, one after the
+    other, and queues the next batch as soon as the last unit of the current one is
+    loaded, while the models still work on it (image decoding and resizing release
+    the GIL). The source is iterated in the calling thread only while the worker is
+    idle, as before, and at most two batches of frames are held."""
+
+    def __init__(
+        self, units: Iterable[WorkUnit], size: int, prepare: Callable[[np.ndarray], Any] | None
+    ) -> None:
+        self._batches = _batches(units, size)
+        self._prepare = prepare
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posekit-decode")
+        self._queued: list[Future[_Loaded]] | None = None
+        self._current: list[Future[_Loaded]] = []
+        self._queue_next()
+
+    def _queue_next(self) -> None:
+        batch = next(self._batches, None)
+        self._queued = (
+            None if batch is None else [self._pool.submit(_load, u, self._prepare) for u in batch]
+        )
+
+    def batches(self) -> Iterator[tuple[int, Iterator[_Loaded]]]:
+        """``(size, loaded units in order)`` per batch; read each batch to its end."""
+        while self._queued is not None:
+            self._current, self._queued = self._queued, None
+            yield len(self._current), self._loaded(self._current)
+
+    def _loaded(self, futures: list[Future[_Loaded]]) -> Iterator[_Loaded]:
+        for index, future in enumerate(futures):
+            loaded = future.result()
+            if index == len(futures) - 1:
+                self._queue_next()
+            yield loaded
+
+    def close(self) -> None:
+        """Stop: what is queued and not started is dropped (nobody will read it)."""
+        for future in [*self._current, *(self._queued or [])]:
+            future.cancel()
+        self._pool.shutdown(wait=True)
 
 
 @dataclass(frozen=True)
@@ -214,6 +269,16 @@ class _Models:
         if self.min_box_score > 0:
             detections = [d.subset(d.scores >= self.min_box_score) for d in detections]
         return detections
+
+    def detect_loaded(self, loaded: _Loaded) -> Detections | None:
+        """The detector's detections of a frame it prepared in the worker thread (None
+        when it did not); raises what detecting the frame raises."""
+        if loaded.prepare_error is not None:
+            raise loaded.prepare_error
+        if loaded.prepared is None:
+            return None
+        detector = cast(PreparingDetector, self.detector)
+        return detector.detect_prepared([loaded.prepared])[0]
 
     def predict(
         self, frames: Sequence[np.ndarray], given: Sequence[Detections | None]
@@ -293,22 +358,37 @@ def run_pipeline(
     )
     if progress is not None:
         progress(0, total)
+    prepare = detector.prepare if isinstance(detector, PreparingDetector) else None
+    loader: _Loader | None = None
     try:
-        for batch in _decoded_batches(source, options.batch_size):
+        loader = _Loader(source, options.batch_size, prepare)
+        for size, batch in loader.batches():
             if should_stop is not None and should_stop():
                 summary.cancelled = True
                 left = "" if total is None else f"; {total - summary.total} frames left"
                 log.info("pipeline stopped on request%s", left)
                 break
-            summary.total += len(batch)
-            loaded = [(unit, frame) for unit, frame, error in batch if frame is not None]
+            summary.total += size
+            # Each frame as it arrives: detected at once if the detector prepared it.
+            outcomes: list[tuple[WorkUnit, np.ndarray | None, str | Exception | None]] = []
+            loaded: list[tuple[np.ndarray, Detections | None]] = []
+            for item in batch:
+                if item.frame is None:
+                    outcomes.append((item.unit, None, item.error))
+                    continue
+                try:
+                    detections = models.detect_loaded(item)
+                except Exception as exc:
+                    outcomes.append((item.unit, item.frame, exc))
+                    continue
+                outcomes.append((item.unit, item.frame, None))
+                given = item.unit.detections if detections is None else detections
+                loaded.append((item.frame, given))
             results = iter(
-                models.predict_batch(
-                    [frame for _, frame in loaded], [unit.detections for unit, _ in loaded]
-                )
+                models.predict_batch([frame for frame, _ in loaded], [d for _, d in loaded])
             )
-            for unit, frame, error in batch:
-                result = error if frame is None else next(results)
+            for unit, frame, error in outcomes:
+                result = error if error is not None else next(results)
                 if isinstance(result, (str, Exception)):
                     reason = result if isinstance(result, str) else _reason(result)
                     summary.failures.append((unit.key, reason))
@@ -322,11 +402,13 @@ def run_pipeline(
                 )
                 summary.processed += 1
                 summary.instances += len(instances)
-                sink.put(unit.key, frame, instances)
+                sink.put(unit.key, cast(np.ndarray, frame), instances)
             sink.commit()
             if progress is not None:
                 progress(summary.total, total)
         sink.flush()
     finally:
+        if loader is not None:
+            loader.close()
         summary.elapsed = time.perf_counter() - started
     return summary

@@ -6,6 +6,8 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,9 +20,15 @@ from posekit.models.blazepose.runtime import (
     sigmoid,
 )
 from posekit.models.boxes import weighted_nms
-from posekit.models.geometry import letterbox, roi_from_alignment_points, roi_to_box
+from posekit.models.geometry import (
+    Letterbox,
+    letterbox,
+    letterbox_into,
+    roi_from_alignment_points,
+    roi_to_box,
+)
 
-__all__ = ["BlazePoseDetector", "generate_anchors"]
+__all__ = ["BlazePoseDetector", "DetectorViews", "generate_anchors"]
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +151,15 @@ class BlazePoseDetector(TfliteModel):
     def detect_view(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One forward pass on a letterboxed view of ``image`` (no tiling): face boxes
         ``(N, 4)``, scores ``(N,)`` and alignment points ``(N, 4, 2)`` in its pixels."""
-        canvas, transform = letterbox(image, DETECTOR_SIZE)
-        tensor = canvas.astype(np.float32)[None] * (2.0 / 255.0) - 1.0  # range [-1, 1]
+        return self._detect_canvas(*letterbox(image, DETECTOR_SIZE))
+
+    def _detect_canvas(
+        self, canvas: np.ndarray, transform: Letterbox
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`detect_view` on an already letterboxed ``(224, 224, 3) uint8`` view."""
         interpreter = self._require_open()
-        self._invoke(interpreter, tensor)
+        # Range [-1, 1], the values of canvas.astype(np.float32) * (2.0 / 255.0) - 1.0.
+        self._invoke_pixels(interpreter, canvas, 2.0 / 255.0, 1.0)
         raw = interpreter.get_tensor(self._regressors)[0]
         logits = interpreter.get_tensor(self._logits)[0, :, 0]
         scores = sigmoid(np.clip(logits, -100.0, 100.0))  # score_clipping_thresh 100
@@ -175,6 +188,35 @@ class BlazePoseDetector(TfliteModel):
                     out.append((x0, y0, min_score, image[y0 : y0 + tile_h, x0 : x0 + tile_w]))
         return out
 
+    def prepare(self, image: np.ndarray) -> DetectorViews:
+        """The letterboxed inputs of every view :meth:`detect` runs on ``image`` (the
+        whole image, then the tiles), without touching the model: safe to call from
+        another thread while the model runs, e.g. on the next frame
+        (:func:`posekit.pipeline.run.run_pipeline` does). :meth:`detect_prepared` on
+        the result gives exactly what :meth:`detect` gives on ``image``.
+
+        Raises:
+            ValueError: ``image`` is not ``(H, W, 3) uint8`` (the message of
+                :meth:`detect`).
+        """
+        check_images([image], "BlazePoseDetector.detect")
+        return self._prepare(image)
+
+    def _prepare(self, image: np.ndarray) -> DetectorViews:
+        tiled = bool(self.tile_min_side) and max(image.shape[:2]) > self.tile_min_side
+        crops = [(0, 0, self.score_threshold, image)]
+        if tiled:
+            crops += self._tiles(image)
+        views = []
+        for x0, y0, min_score, crop in crops:
+            canvas = np.zeros((DETECTOR_SIZE, DETECTOR_SIZE, 3), np.uint8)
+            views.append(_View(canvas, letterbox_into(crop, canvas), (x0, y0), min_score))
+        return DetectorViews(tuple(image.shape), tiled, tuple(views))
+
+    def detect_prepared(self, prepared: Sequence[DetectorViews]) -> list[Detections]:
+        """:meth:`detect` on images already :meth:`prepare` d (one entry per image)."""
+        return [self._detect_views(views) for views in prepared]
+
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Detections for each ``(H, W, 3) uint8`` RGB image.
 
@@ -183,25 +225,49 @@ class BlazePoseDetector(TfliteModel):
             ``scores (N,)``, ``keypoints (N, 4, 2)`` alignment points in pixels.
         """
         check_images(images, "BlazePoseDetector.detect")
-        results = []
-        for image in images:
-            face, scores, points = self.detect_view(image)
-            if self.tile_min_side and max(image.shape[:2]) > self.tile_min_side:
-                parts = [(face, scores, points)]
-                for x0, y0, min_score, tile in self._tiles(image):
-                    f, s, p = self.detect_view(tile)
-                    keep = s >= min_score
-                    f, s, p = f[keep], s[keep], p[keep]
-                    offset = np.array([x0, y0], np.float32)
-                    parts.append((f + np.tile(offset, 2), s, p + offset))
-                face = np.concatenate([p[0] for p in parts])
-                scores = np.concatenate([p[1] for p in parts])
-                points = np.concatenate([p[2] for p in parts])
-                face, scores, points = weighted_nms(face, scores, points, self.iou_threshold)
-            order = np.argsort(-scores, kind="stable")[: self.max_people]
-            scores, points = scores[order], points[order]
-            results.append(Detections(_alignment_boxes(points, image.shape), scores, points))
-        return results
+        return [self._detect_views(self._prepare(image)) for image in images]
+
+    def _detect_views(self, prepared: DetectorViews) -> Detections:
+        whole, *tiles = prepared.views
+        face, scores, points = self._detect_canvas(whole.canvas, whole.transform)
+        if prepared.tiled:
+            parts = [(face, scores, points)]
+            for view in tiles:
+                f, s, p = self._detect_canvas(view.canvas, view.transform)
+                keep = s >= view.min_score
+                f, s, p = f[keep], s[keep], p[keep]
+                offset = np.array(view.offset, np.float32)
+                parts.append((f + np.tile(offset, 2), s, p + offset))
+            face = np.concatenate([p[0] for p in parts])
+            scores = np.concatenate([p[1] for p in parts])
+            points = np.concatenate([p[2] for p in parts])
+            face, scores, points = weighted_nms(face, scores, points, self.iou_threshold)
+        order = np.argsort(-scores, kind="stable")[: self.max_people]
+        scores, points = scores[order], points[order]
+        return Detections(_alignment_boxes(points, prepared.shape), scores, points)
+
+
+class _View(NamedTuple):
+    canvas: np.ndarray  # (224, 224, 3) uint8, letterboxed
+    transform: Letterbox
+    offset: tuple[int, int]  # of the view in the image, pixels
+    min_score: float
+
+
+@dataclass(frozen=True)
+class DetectorViews:
+    """The letterboxed detector inputs of one image (:meth:`BlazePoseDetector.prepare`).
+
+    Attributes:
+        shape: The image's shape.
+        tiled: Whether the tiles were added (the image is over ``tile_min_side``).
+        views: The whole image first, then the tiles: ``(224, 224, 3) uint8``
+            canvases with their letterbox transforms, offsets and minimum scores.
+    """
+
+    shape: tuple[int, ...]
+    tiled: bool
+    views: tuple[_View, ...]
 
 
 def _alignment_boxes(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

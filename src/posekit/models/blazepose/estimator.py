@@ -200,15 +200,15 @@ class BlazePoseEstimator(TfliteModel):
         landmarks = np.empty((n, NUM_LANDMARKS, 5), np.float32)
         flags = np.empty((n,), np.float32)
         heatmaps = np.empty((n, *self._heatmap_shape), np.float32)
-        tensor = crops.astype(np.float32) * (1.0 / 255.0)
         # One crop per invoke: batched invokes are not faster with XNNPACK on CPU and
-        # resizing the input reallocates every tensor.
+        # resizing the input reallocates every tensor. The crop goes in as
+        # crop.astype(np.float32) * (1 / 255), through one reused input buffer.
         for i in range(n):
-            self._invoke(interpreter, tensor[i : i + 1])
+            self._invoke_pixels(interpreter, crops[i], 1.0 / 255.0)
             landmarks[i] = interpreter.get_tensor(self._out_landmarks).reshape(NUM_LANDMARKS, 5)
             flags[i] = interpreter.get_tensor(self._out_flag).reshape(-1)[0]
             # The heatmap gives the keypoint confidences even when not refining.
-            heatmaps[i] = interpreter.get_tensor(self._out_heatmap)[0]
+            self._copy_output(interpreter, self._out_heatmap, heatmaps[i])
         return landmarks, flags, heatmaps
 
     def _decode_crop(

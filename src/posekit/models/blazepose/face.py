@@ -108,11 +108,12 @@ class FaceRefiner(TfliteModel):
 
     def _run(self, image: np.ndarray, rois: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         interpreter = self._require_open()
-        crops = crop_rois(image, rois, FACE_SIZE).astype(np.float32) * (1.0 / 255.0)
+        crops = crop_rois(image, rois, FACE_SIZE)
         mesh = np.empty((len(rois), NUM_FACE_LANDMARKS, 2), np.float32)
         flags = np.empty(len(rois), np.float32)
         for i in range(len(rois)):
-            self._invoke(interpreter, crops[i : i + 1])
+            # crop.astype(np.float32) * (1 / 255), through one reused input buffer
+            self._invoke_pixels(interpreter, crops[i], 1.0 / 255.0)
             mesh[i] = interpreter.get_tensor(self._out_mesh).reshape(-1, 3)[:, :2]
             flags[i] = interpreter.get_tensor(self._out_flag).reshape(-1)[0]
         return crop_to_image(mesh, rois, FACE_SIZE), sigmoid(flags)

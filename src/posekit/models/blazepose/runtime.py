@@ -197,6 +197,7 @@ class TfliteModel:
 
     _interpreter: Any = None
     _input: int
+    _input_buffer: np.ndarray | None = None
     device: str
     inference_seconds: float
 
@@ -220,6 +221,31 @@ class TfliteModel:
         start = time.perf_counter()
         interpreter.invoke()
         self.inference_seconds += time.perf_counter() - start
+
+    def _invoke_pixels(
+        self, interpreter: Any, pixels: np.ndarray, scale: float, offset: float = 0.0
+    ) -> None:
+        """One forward pass on one ``(H, W, 3) uint8`` image fed as ``pixels * scale -
+        offset``: exactly the float32 values of ``pixels.astype(np.float32) * scale -
+        offset``, computed into one input buffer reused across calls (no per-call
+        allocation or intermediate copies)."""
+        buffer = self._input_buffer
+        if buffer is None or buffer.shape[1:] != pixels.shape:
+            buffer = self._input_buffer = np.empty((1, *pixels.shape), np.float32)
+        np.multiply(pixels, np.float32(scale), out=buffer[0], dtype=np.float32)
+        if offset:
+            np.subtract(buffer, np.float32(offset), out=buffer)
+        self._invoke(interpreter, buffer)
+
+    @staticmethod
+    def _copy_output(interpreter: Any, index: int, out: np.ndarray) -> None:
+        """Copy output ``index`` (its batch item 0) straight into ``out`` (one copy;
+        ``get_tensor`` would make another)."""
+        view = interpreter.tensor(index)()
+        try:
+            out[...] = view[0]
+        finally:
+            del view  # the interpreter refuses to run while a view of it is alive
 
     def close(self) -> None:
         """Release the interpreter."""

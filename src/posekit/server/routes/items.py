@@ -23,6 +23,7 @@ from posekit.server.schemas import (
     ReviewOut,
     ReviewRequest,
 )
+from posekit.server.state import AppState
 from posekit.store import StoreError
 from posekit.store.queries import item_summary
 
@@ -140,12 +141,12 @@ def create_instance(
     return InstanceOut.model_validate(record)
 
 
-def _assist_model(state: State, project_id: int) -> str:
+def _assist_model(state: AppState, project_id: int) -> str:
     from posekit.models.available import DEFAULT_MODEL
-    from posekit.store.queries import get_project_by_id
+    from posekit.store.settings_lookup import project_setting
 
-    settings = get_project_by_id(state.ws, project_id).settings
-    return settings.get("assist_model") or DEFAULT_MODEL
+    # One query of the settings column (not the whole project with its template).
+    return project_setting(state.ws, project_id, "assist_model") or DEFAULT_MODEL
 
 
 @router.post(
@@ -154,13 +155,16 @@ def _assist_model(state: State, project_id: int) -> str:
     responses=errors(404, 422),
     dependencies=[allow(Permission.ANNOTATE)],
 )
-def assist_box(item_id: DatabaseId, body: AssistRequest, state: State) -> InstanceOut:
+def assist_box(item_id: DatabaseId, body: AssistRequest, request: Request) -> InstanceOut:
     """AI-assist: the pose of the person in ``box``, as a predicted instance that is
     NOT saved (``id`` null, ``version`` 0); save it with POST .../instances. The model
     is ``model``, else the project's ``assist_model`` setting; ``produced_by`` names it
     with the model's latency in milliseconds."""
     from posekit.pipeline.assist import assist
 
+    # The app state straight from the request (what deps.get_state reads): as a sync
+    # dependency it would cost one more worker-thread hop where a user waits.
+    state: AppState = request.app.state.posekit
     media = state.item_media(item_id)
     template = state.template(media.project_id)
     box = np.asarray(body.box, dtype=np.float32)
