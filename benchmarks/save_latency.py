@@ -8,7 +8,14 @@ annotator (a thread with its own HTTP connection) saves its own instances in a
 loop (``PUT /api/instances/{id}`` with the version it holds, new keypoints),
 ``--saves`` times, without pause (or ``--think-ms`` between saves), all at once.
 The first ``--warmup`` saves of each are not counted. Prints p50/p95/p99 save
-latency, throughput and errors per backend.
+latency, throughput, the server process's CPU time per save (``cpu ms``: user +
+system of all its threads, from ``/proc``; unlike the throughput it hardly moves with
+other load on the machine) and errors per backend. ``--py-spy FILE`` records the
+server with py-spy during the measured saves (folded stacks; ``--py-spy-option=--gil``
+for only the samples holding the GIL, ``--idle`` for waits too).
+
+Before/after on one machine: the same script serves an older tree with
+``PYTHONPATH=<tree>/src`` (a tree without logins with ``--auth none``).
 
 Login (``--auth``):
 
@@ -31,6 +38,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -107,7 +115,7 @@ def prepare(root: Path, database_url: str | None, args: argparse.Namespace) -> l
 
 
 @contextmanager
-def serve(root: Path, database_url: str | None, auth: str) -> Iterator[str]:
+def serve(root: Path, database_url: str | None, auth: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = dict(
         os.environ,
@@ -123,7 +131,41 @@ def serve(root: Path, database_url: str | None, auth: str) -> Iterator[str]:
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
     process = subprocess.Popen(command, env=env)
     with serving(process, f"http://127.0.0.1:{port}") as url:
-        yield url
+        yield url, process.pid
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def profiled(pid: int, output: str | None, options: list[str]) -> Iterator[None]:
+    """``py-spy record`` (raw folded stacks) of the server process ``pid`` while the
+    block runs (the measured saves); nothing without ``output``."""
+    if not output:
+        yield
+        return
+    import signal
+
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--py-spy: the py-spy command is not installed (pip install py-spy)")
+    # --nonblocking (the process runs on while sampled) unless --native asks otherwise.
+    blocking = [] if "--native" in options else ["--nonblocking"]
+    command = [spy, "record", "--pid", str(pid), "-o", output, "-f", "raw", "--rate", "250",
+               *blocking, *options]  # fmt: skip
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        recorder.wait(60)
 
 
 def _client(url: str, annotator: Annotator, auth: str) -> httpx.Client:
@@ -141,9 +183,11 @@ def _client(url: str, annotator: Annotator, auth: str) -> httpx.Client:
     return client
 
 
-def run(url: str, annotators: list[Annotator], args: argparse.Namespace) -> float:
-    """All annotators save at once; returns the wall time of the measured part."""
-    clients = [_client(url, a, args.auth) for a in annotators]
+def run(
+    annotators: list[Annotator], clients: list[httpx.Client], args: argparse.Namespace
+) -> float:
+    """All annotators save at once (each with its logged-in client); returns the wall
+    time of the measured part."""
     barrier = threading.Barrier(len(annotators))
     spans: list[tuple[float, float]] = []
 
@@ -179,8 +223,6 @@ def run(url: str, annotators: list[Annotator], args: argparse.Namespace) -> floa
         thread.start()
     for thread in threads:
         thread.join()
-    for client in clients:
-        client.close()
     return max(end for _, end in spans) - min(begin for begin, _ in spans)
 
 
@@ -191,9 +233,18 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     ):
         root = Path(scratch)
         annotators = prepare(root, database_url, args)
-        with serve(root, database_url, args.auth) as url:
-            wall = run(url, annotators, args)
+        with serve(root, database_url, args.auth) as (url, pid):
+            clients = [_client(url, a, args.auth) for a in annotators]
+            try:
+                with profiled(pid, args.py_spy, args.py_spy_option):
+                    cpu_before = _cpu_seconds(pid)
+                    wall = run(annotators, clients, args)
+                    cpu_after = _cpu_seconds(pid)
+            finally:
+                for client in clients:
+                    client.close()
     latencies = sorted(t for a in annotators for t in a.latencies)
+    warmups = args.warmup * len(annotators)
     errors = sum((a.errors for a in annotators), Counter())
     if not latencies:
         raise RuntimeError(f"{backend}: no save succeeded: {dict(errors)}")
@@ -210,6 +261,13 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "p99_ms": round(pct(99), 1),
         "mean_ms": round(1000 * statistics.fmean(latencies), 1),
         "saves_per_s": round(len(latencies) / wall, 1),
+        # CPU time of the server process (all its threads) per save, warm-up included:
+        # unlike the throughput, hardly changed by other load on the machine.
+        "server_cpu_ms": (
+            None
+            if cpu_before is None or cpu_after is None
+            else round(1000 * (cpu_after - cpu_before) / (len(latencies) + warmups), 2)
+        ),
         "errors": dict(errors),
     }
 
@@ -244,6 +302,11 @@ def main() -> None:
     parser.add_argument("--think-ms", type=float, default=0, help="pause between saves")
     parser.add_argument("--postgres-url", default=None, help="PostgreSQL server (admin URL)")
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
+    parser.add_argument("--py-spy", metavar="FILE", default=None,
+                        help="record the server with py-spy during the measured saves "
+                        "(folded stacks, one backend)")  # fmt: skip
+    parser.add_argument("--py-spy-option", action="append", default=[],
+                        help="extra py-spy record flag, e.g. --py-spy-option=--idle")  # fmt: skip
     args = parser.parse_args()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     if not args.json:
@@ -251,14 +314,15 @@ def main() -> None:
               f"{args.items} instances each, auth={args.auth}, think={args.think_ms} ms, "
               f"{os.cpu_count()} CPUs")  # fmt: skip
         print(f"{'backend':<11} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
-              f"{'saves/s':>8}  errors")  # fmt: skip
+              f"{'saves/s':>8} {'cpu ms':>7}  errors")  # fmt: skip
     for backend in backends:
         result = measure(backend, args)
         if args.json:
             print(json.dumps(result))
         else:
             print(f"{backend:<11} {result['p50_ms']:>8} {result['p95_ms']:>8} "
-                  f"{result['p99_ms']:>8} {result['mean_ms']:>8} {result['saves_per_s']:>8}  "
+                  f"{result['p99_ms']:>8} {result['mean_ms']:>8} {result['saves_per_s']:>8} "
+                  f"{result['server_cpu_ms'] or '-':>7}  "
                   f"{sum(result['errors'].values())} {result['errors'] or ''}")  # fmt: skip
 
 

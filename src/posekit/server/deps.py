@@ -121,8 +121,10 @@ class JSONRoute(APIRoute):
         return strict_json_handler
 
 
-def get_state(request: Request) -> AppState:
-    """The :class:`AppState` of the app serving ``request``."""
+async def get_state(request: Request) -> AppState:
+    """The :class:`AppState` of the app serving ``request``. A coroutine, though it only
+    reads an attribute: FastAPI runs a plain function dependency in a worker thread,
+    a hop (and a wake-up) on every request that takes :data:`State`."""
     return request.app.state.posekit
 
 

@@ -17,13 +17,25 @@ kept in the instance's history first, in the same transaction
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from sqlalchemy import Connection, Text, and_, cast, delete, exists, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    insert,
+    select,
+    update,
+)
 
 from posekit.core import Instance, InstanceError
 from posekit.store.codec import (
@@ -68,31 +80,64 @@ def settle_item_statuses(conn: Connection, item_ids: Sequence[int], *, by_person
       predicted, is ``reviewed``; a ``new`` item in which the model found
       nobody becomes ``predicted`` (a person still has to confirm it).
     """
-    of_item = InstanceRow.item_id == ItemRow.id
-    has_prediction = exists().where(of_item, InstanceRow.status == "predicted")
-    has_instance = exists().where(of_item)
     ids = [int(i) for i in item_ids]
     # Chunked IN lists: SQLite limits bound parameters per statement.
     for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
         # Two writers changing different instances of one item must not each settle
         # it without seeing the other's change (PostgreSQL; see lock_rows).
-        lock_rows(conn, ItemRow, ids[start : start + 500])
-        chosen = ItemRow.id.in_(ids[start : start + 500])
+        lock_rows(conn, ItemRow, chunk)
+        for statement in _SETTLE_BY_PERSON if by_person else _SETTLE_BY_MODEL:
+            conn.execute(statement, {"settled_ids": chunk})
 
-        def set_status(status: str, *conditions: Any, chosen: Any = chosen) -> None:
-            conn.execute(
-                update(ItemRow)
-                .where(chosen, ItemRow.status != status, *conditions)
-                .values(status=status)
-                .execution_options(synchronize_session=False)
-            )
 
-        set_status("predicted", has_prediction)
-        if by_person:
-            set_status("reviewed", ~has_prediction)
-        else:
-            set_status("reviewed", has_instance, ~has_prediction)
-            set_status("predicted", ItemRow.status == "new", ~has_instance)
+def _settle_statuses() -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The UPDATEs of :func:`settle_item_statuses`, in order, by a person and by a
+    model; built once (parameter ``settled_ids``, an expanding IN list): every save
+    runs them, and building them anew cost more than running them."""
+    of_item = InstanceRow.item_id == ItemRow.id
+    has_prediction = exists().where(of_item, InstanceRow.status == "predicted")
+    has_instance = exists().where(of_item)
+    chosen = ItemRow.id.in_(bindparam("settled_ids", expanding=True))
+
+    def set_status(status: str, *conditions: Any) -> Any:
+        return (
+            update(ItemRow)
+            .where(chosen, ItemRow.status != status, *conditions)
+            .values(status=status)
+        )
+
+    predicted = set_status("predicted", has_prediction)
+    by_person = (predicted, set_status("reviewed", ~has_prediction))
+    by_model = (
+        predicted,
+        set_status("reviewed", has_instance, ~has_prediction),
+        set_status("predicted", ItemRow.status == "new", ~has_instance),
+    )
+    return by_person, by_model
+
+
+_SETTLE_BY_PERSON, _SETTLE_BY_MODEL = _settle_statuses()
+#: One instance by id (parameter ``instance_id``), built once.
+_RECORD = select(InstanceRow).where(InstanceRow.id == bindparam("instance_id"))
+
+
+@functools.cache
+def _versioned_update(columns: tuple[str, ...]) -> Any:
+    """``UPDATE instances SET <columns>, version = version + 1, updated_at, author_id
+    WHERE id = :w_id AND version = :w_version`` (values ``v_<column>``), built once
+    per set of columns (:meth:`InstanceOperations._write_version`)."""
+    table = InstanceRow.__table__
+    return (
+        update(InstanceRow)
+        .where(InstanceRow.id == bindparam("w_id"), InstanceRow.version == bindparam("w_version"))
+        .values(
+            version=InstanceRow.version + 1,
+            updated_at=bindparam("w_now", type_=table.c.updated_at.type),
+            author_id=bindparam("w_author", type_=table.c.author_id.type),
+            **{name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns},
+        )
+    )
 
 
 class InstanceOperations:
@@ -126,7 +171,7 @@ class InstanceOperations:
 
     @staticmethod
     def _get_record(conn: Connection, instance_id: int) -> InstanceRecord:
-        row = conn.execute(select(InstanceRow).where(InstanceRow.id == instance_id)).first()
+        row = conn.execute(_RECORD, {"instance_id": instance_id}).first()
         if row is None:
             raise NotFoundError(f"instance {instance_id} does not exist")
         return record_from_row(row)
@@ -478,19 +523,15 @@ class InstanceOperations:
         write atomic, also on databases without the up-front write lock SQLite takes
         (there :func:`save_instance_version` locks the row first)."""
         now = utcnow()
-        where = and_(InstanceRow.id == instance_id, InstanceRow.version == expected_version)
         saved = save_instance_version(
             conn, instance_id, expected_version, action=action, by=author_id, now=now
         )
         result = None
         if saved == 1:
-            result = conn.execute(
-                update(InstanceRow)
-                .where(where)
-                .values(
-                    version=InstanceRow.version + 1, updated_at=now, author_id=author_id, **values
-                )
-            )
+            parameters = {f"v_{name}": value for name, value in values.items()}
+            parameters.update(w_id=instance_id, w_version=expected_version, w_now=now,
+                              w_author=author_id)  # fmt: skip
+            result = conn.execute(_versioned_update(tuple(values)), parameters)
         if result is None or result.rowcount != 1:
             current = self._get_record(conn, instance_id)
             raise StaleVersionError(instance_id, expected_version, current)

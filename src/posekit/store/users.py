@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from posekit.store import passwords
@@ -76,6 +76,27 @@ def check_username(username: object) -> str:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+# The credential lookups of every request, built once (parameter ``token_hash``).
+_SESSION_USER = (
+    select(
+        SessionRow.id.label("session_id"), SessionRow.expires_at, SessionRow.last_seen_at, UserRow
+    )
+    .join(UserRow, UserRow.id == SessionRow.user_id)
+    .where(SessionRow.token_hash == bindparam("token_hash"))
+)
+_TOKEN_USER = (
+    select(
+        AccessTokenRow.id.label("token_id"),
+        AccessTokenRow.expires_at,
+        AccessTokenRow.revoked_at,
+        AccessTokenRow.last_used_at,
+        UserRow,
+    )
+    .join(UserRow, UserRow.id == AccessTokenRow.user_id)
+    .where(AccessTokenRow.token_hash == bindparam("token_hash"))
+)
 
 
 def _ttl(ttl_s: float) -> timedelta:
@@ -268,16 +289,7 @@ class UserOperations(MemberOperations):
             return None
         token_hash = _token_hash(token)
         with self._read() as conn:
-            found = conn.execute(
-                select(
-                    SessionRow.id.label("session_id"),
-                    SessionRow.expires_at,
-                    SessionRow.last_seen_at,
-                    UserRow,
-                )
-                .join(UserRow, UserRow.id == SessionRow.user_id)
-                .where(SessionRow.token_hash == token_hash)
-            ).first()
+            found = conn.execute(_SESSION_USER, {"token_hash": token_hash}).first()
         if found is None:
             return None
         now = utcnow()
@@ -350,17 +362,7 @@ class UserOperations(MemberOperations):
         if not isinstance(token, str) or not token.startswith(ACCESS_TOKEN_PREFIX):
             return None
         with self._read() as conn:
-            found = conn.execute(
-                select(
-                    AccessTokenRow.id.label("token_id"),
-                    AccessTokenRow.expires_at,
-                    AccessTokenRow.revoked_at,
-                    AccessTokenRow.last_used_at,
-                    UserRow,
-                )
-                .join(UserRow, UserRow.id == AccessTokenRow.user_id)
-                .where(AccessTokenRow.token_hash == _token_hash(token))
-            ).first()
+            found = conn.execute(_TOKEN_USER, {"token_hash": _token_hash(token)}).first()
         now = utcnow()
         if (
             found is None

@@ -34,6 +34,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Text,
+    bindparam,
     cast,
     delete,
     func,
@@ -305,12 +306,16 @@ class Workspace(
         return item.id if isinstance(item, Item) else int(item)
 
     def _template_of_item(self, conn: Connection, item_id: int) -> Skeleton:
-        row = conn.execute(
-            select(ProjectRow)
-            .join(DatasetRow, DatasetRow.project_id == ProjectRow.id)
-            .join(ItemRow, ItemRow.dataset_id == DatasetRow.id)
-            .where(ItemRow.id == item_id)
-        ).first()
+        # Every save asks: the project's id and template version first, the whole row
+        # (the template's JSON) only when this version is not decoded yet.
+        parameters = {"item_id": item_id}
+        row = conn.execute(_TEMPLATE_VERSION_OF_ITEM, parameters).first()
+        if row is None:
+            raise NotFoundError(f"item {item_id} does not exist")
+        cached = self._templates.get(row.id)
+        if cached is not None and cached[0] == int(row.template_version or 1):
+            return cached[1]
+        row = conn.execute(_PROJECT_OF_ITEM, parameters).first()
         if row is None:
             raise NotFoundError(f"item {item_id} does not exist")
         return self._project(row).template
@@ -541,6 +546,20 @@ class Workspace(
                 )
                 for table in (ProjectRow, DatasetRow, ItemRow, InstanceRow)
             }
+
+
+def _of_item(*columns: Any) -> Any:
+    return (
+        select(*columns)
+        .join(DatasetRow, DatasetRow.project_id == ProjectRow.id)
+        .join(ItemRow, ItemRow.dataset_id == DatasetRow.id)
+        .where(ItemRow.id == bindparam("item_id"))
+    )
+
+
+# Built once (parameter ``item_id``): see Workspace._template_of_item.
+_TEMPLATE_VERSION_OF_ITEM = _of_item(ProjectRow.id, ProjectRow.template_version)
+_PROJECT_OF_ITEM = _of_item(ProjectRow)
 
 
 def _item_statuses(status: str | Sequence[str]) -> list[str]:

@@ -1,6 +1,9 @@
 // The logged-in user and what they may do (GET /api/auth/me, posekit.server.routes.auth).
 //
-// The header of the project pages shows who is logged in, with a "Log out" button.
+// The header of every page shows who is logged in, with a "Log out" button: the
+// project pages' and the video view's <header class="page-head">, the annotation
+// view's toolbar (it has no other header; there the name alone, the role in its
+// tooltip, and a small button).
 // Controls marked with data-needs="manage" (or annotate, review, comment, admin) are
 // hidden when the user's role in the project on screen lacks that permission: the
 // body carries data-can="view annotate ..." for the current project and style.css
@@ -49,26 +52,27 @@ function roleIn(me, projectId) {
   return entry ? entry.role : "";
 }
 
-function whoami(me) {
+async function logout() {
+  await api.logout().catch(() => {});
+  location.assign("/login");
+}
+
+// `compact`: the annotation view's toolbar has no room to spare (1280 px are full):
+// the name alone (the role in its tooltip, long names cut) and a small button.
+function whoami(me, compact) {
   const name = me.user.display_name || me.user.username;
   const role = roleIn(me, currentProject());
-  return el(
-    "span",
-    { id: "whoami" },
-    el("span", { class: "muted", id: "whoami-name", text: role ? `${name} (${role})` : name }),
-    el(
-      "button",
-      {
-        type: "button",
-        id: "logout-button",
-        onclick: async () => {
-          await api.logout().catch(() => {});
-          location.assign("/login");
-        },
-      },
-      "Log out",
-    ),
+  const label = role ? `${name} (${role})` : name;
+  const shown = el("span", { class: "muted", id: "whoami-name", text: compact ? name : label, title: label });
+  const button = el(
+    "button",
+    { type: "button", id: "logout-button", title: "Log out", "aria-label": "Log out", onclick: logout },
+    compact ? "⏻" : "Log out",
   );
+  if (compact) {
+    Object.assign(shown.style, { maxWidth: "7em", overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" });
+  }
+  return el("span", { id: "whoami" }, shown, button);
 }
 
 // Assignees of items opened by an annotator (item id -> user id or null), refreshed
@@ -106,8 +110,8 @@ function apply(me) {
   const can = permissionsOnScreen(me, pid).join(" ");
   if (document.body.dataset.can !== can) document.body.dataset.can = can;
   document.body.dataset.role = roleIn(me, pid);
-  const head = document.querySelector("header.page-head");
-  if (head && !head.querySelector("#whoami")) head.append(whoami(me));
+  const head = document.querySelector("header.page-head, .page > .toolbar");
+  if (head && !head.querySelector("#whoami")) head.append(whoami(me, head.matches(".toolbar")));
 }
 
 /** Keep the body's permissions and the header's user up to date as pages change. */
