@@ -35,9 +35,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from posekit.dataset import PoseDataset
 from posekit.formats.coco_read import from_coco
@@ -55,6 +57,8 @@ __all__ = [
     "to_coco",
     "to_coco_results",
     "write_coco",
+    "write_coco_chunks",
+    "write_coco_document",
 ]
 
 
@@ -118,9 +122,15 @@ def write_coco(
         ``path``, as a :class:`~pathlib.Path`.
     """
     del media
+    with gc_paused():
+        return write_coco_document(to_coco(dataset), path)
+
+
+def write_coco_document(data: Any, path: str | os.PathLike[str]) -> Path:
+    """Write a COCO dict (or results list) as compact JSON, atomically (see
+    :func:`write_coco`); returns ``path`` as a :class:`~pathlib.Path`."""
     path = Path(path)
     with gc_paused():
-        data = to_coco(dataset)
         try:
             import orjson
 
@@ -134,11 +144,20 @@ def write_coco(
             payload = json.dumps(
                 data, ensure_ascii=False, separators=(",", ":"), allow_nan=False
             ).encode("utf-8")
+    with _atomic_file(path) as handle:
+        handle.write(payload)
+    return path
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A temporary file in ``path``'s folder that replaces ``path`` (keeping its mode)
+    when the block succeeds, and is removed if it fails."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
@@ -146,4 +165,37 @@ def write_coco(
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def write_coco_chunks(
+    document: dict[str, Any], chunks: Iterable[list[Any]], path: str | os.PathLike[str]
+) -> Path:
+    """:func:`write_coco_document` of ``document`` whose ``annotations`` are the
+    concatenated ``chunks``, serialised chunk by chunk (the whole list is never in
+    memory): the same bytes as ``orjson.dumps`` of the whole dict.
+
+    Raises:
+        TypeError: a value orjson cannot write (integers beyond 64 bits); nothing
+            is written (:func:`write_coco_document` falls back to the json module).
+    """
+    import orjson
+
+    path = Path(path)
+    marker = orjson.dumps(f"posekit-annotations-{uuid.uuid4().hex}")
+    head, found, tail = orjson.dumps({**document, "annotations": orjson.loads(marker)}).partition(
+        marker
+    )
+    if not found:
+        raise ValueError("document has no annotations to stream")
+    with _atomic_file(path) as handle:
+        handle.write(head + b"[")
+        first = True
+        for chunk in chunks:
+            if not chunk:
+                continue
+            if not first:
+                handle.write(b",")
+            handle.write(orjson.dumps(chunk)[1:-1])
+            first = False
+        handle.write(b"]" + tail)
     return path

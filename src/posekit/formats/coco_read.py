@@ -12,19 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from posekit.core import Instance
-from posekit.dataset import ImageRecord, LabeledImage, PoseDataset
+from posekit.dataset import ImageRecord, PoseDataset
+from posekit.formats.coco_rows import CocoRows
 from posekit.formats.coco_schema import (
-    ABSENT,
-    ANNOTATION_KEYS,
+    FLOAT32_MAX,
     IMAGE_KEYS,
-    OPTIONAL_NULLABLE,
-    POSEKIT_FIELD,
-    STASH_KEY,
     TOP_KEYS,
     CocoFormatError,
     element_name,
-    geometry_crc,
     is_int,
     is_number,
 )
@@ -38,12 +33,8 @@ from posekit.gc_pause import gc_paused
 from posekit.media import image as image_module
 from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.skeleton import Skeleton, SkeletonError, names_mapping, preset_for_names
-from posekit.statuses import INSTANCE_STATUSES
 
-__all__ = ["FLOAT32_MAX", "from_coco"]
-
-#: Coordinates, boxes and areas are float32: larger magnitudes are refused, not inf.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
+__all__ = ["FLOAT32_MAX", "CocoRows", "from_coco", "prepare_coco"]
 
 
 def _pick_category(
@@ -107,9 +98,19 @@ def _fail_values(source: str, where: str, raw: Any, what: str, expected: int | N
 
 
 def _number_matrix(
-    lists: list[Any], width: int, owners: list[int], anns: list[Any], source: str, what: str
+    lists: list[Any],
+    width: int,
+    owners: list[int],
+    rows: list[int],
+    anns: list[Any],
+    source: str,
+    what: str,
+    *,
+    integers: bool = False,
 ) -> np.ndarray:
-    """``(N, width) float64`` from lists already checked to have ``width`` items.
+    """``(N, width) float64`` from lists already checked to have ``width`` items
+    (``owners``: the row of each list; ``rows``: the annotation index of each row).
+    With ``integers``, lists of JSON integers only give an ``int64`` matrix as it is.
 
     ``np.array`` picks a numeric dtype only if every item is a number (a string gives
     a text array, ``None`` or a list an object array), which checks the types in C.
@@ -118,8 +119,11 @@ def _number_matrix(
         return np.zeros((0, width), dtype=np.float64)
     matrix = np.array(lists)
     if matrix.ndim == 2 and matrix.dtype.kind in "iufb":
+        if integers and matrix.dtype.kind in "iu":
+            return matrix
         return matrix.astype(np.float64, copy=False)
-    for raw, a in zip(lists, owners):
+    for raw, row in zip(lists, owners):
+        a = rows[row]
         _fail_values(source, element_name("annotations", a, anns[a]), raw, what, width)
     return np.array(lists, dtype=np.float64)  # all numbers: integers beyond int64
 
@@ -149,10 +153,24 @@ def from_coco(
         >>> ds = from_coco(json.loads(Path("person_keypoints.json").read_text()))  # doctest: +SKIP
     """
     with gc_paused():
-        return _from_coco(data, skeleton, source)
+        return prepare_coco(data, skeleton, source=source).dataset()
 
 
-def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) -> PoseDataset:
+def prepare_coco(
+    data: Mapping[str, Any], skeleton: Skeleton | None = None, *, source: str = "COCO file"
+) -> CocoRows:
+    """The whole-file part of :func:`from_coco`: every check that runs on whole arrays.
+
+    What is left are the per-annotation scalar fields, checked and built by
+    :meth:`CocoRows.fields` (which may raise :class:`CocoFormatError` too), in
+    chunks if the caller wants: the store's bulk import writes chunk k while
+    chunk k+1 is built. ``prepare_coco(d, t).dataset() == from_coco(d, t)``.
+    """
+    with gc_paused():
+        return _prepare_coco(data, skeleton, source)
+
+
+def _prepare_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) -> CocoRows:
     if not isinstance(data, Mapping):
         raise CocoFormatError(
             f"{source}: expected a JSON object with 'images', 'annotations' and 'categories', "
@@ -235,6 +253,204 @@ def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) 
 
     # ---- annotations: one cheap pass to collect, then vectorised checks
     anns: list[Any] = data["annotations"]
+    rows, row_image, kp_lists, kp_owner, box_lists, box_owner, extra_annotations = _collect_regular(
+        anns, image_pos, cat_id
+    ) or _collect(anns, image_pos, cat_id, other_cat_ids, source)
+    n = len(rows)
+
+    def where_row(row: int) -> str:
+        return f"{source}: {element_name('annotations', rows[row], anns[rows[row]])}"
+
+    # Box-only annotations (no keypoints, or keypoints null) are kept as instances
+    # with every point not labeled; an annotation with neither is refused.
+    empty = np.ones(n, dtype=bool)
+    empty[np.asarray(kp_owner, dtype=np.int64)] = False
+    empty[np.asarray(box_owner, dtype=np.int64)] = False
+    if empty.any():
+        raise CocoFormatError(
+            f"{where_row(int(np.flatnonzero(empty)[0]))}: has neither 'keypoints' nor 'bbox'"
+        )
+
+    # ---- keypoints
+    lengths = np.fromiter(map(len, kp_lists), dtype=np.int64, count=len(kp_lists))
+    bad = np.flatnonzero(lengths != 3 * k_file)
+    if bad.size:
+        j = int(bad[0])
+        if bad.size == lengths.size and len(set(lengths.tolist())) == 1 and lengths[j] % 3 == 0:
+            # Every annotation disagrees the same way: the category is what is wrong.
+            raise CocoFormatError(
+                f"{cat_where}: 'keypoints' names {k_file} keypoints but every annotation has "
+                f"{lengths[j] // 3} ({lengths[j]} values)"
+            )
+        raise CocoFormatError(
+            f"{where_row(kp_owner[j])}: 'keypoints' has {lengths[j]} values, expected "
+            f"{3 * k_file} ({k_file} keypoints x 3) as {cat_where.split(': ', 1)[-1]} says"
+        )
+    # JSON integers only (the usual COCO file) stay int64: exact, and cheaper checks.
+    given = _number_matrix(
+        kp_lists, 3 * k_file, kp_owner, rows, anns, source, "keypoints", integers=True
+    ).reshape(len(kp_lists), k_file, 3)
+    integer_input = given.dtype.kind in "iub"  # all JSON integers: the usual COCO case
+    finite = np.ones(given.shape[:2], bool) if integer_input else np.isfinite(given).all(axis=2)
+    if not finite.all():
+        j, p = (int(x[0]) for x in np.nonzero(~finite))
+        raise CocoFormatError(
+            f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has a non-finite "
+            f"value {given[j, p].tolist()}"
+        )
+    if not integer_input and given.size:
+        too_big = (np.abs(given[:, :, :2]) > FLOAT32_MAX).any(axis=2)
+        if too_big.any():
+            j, p = (int(x[0]) for x in np.nonzero(too_big))
+            raise CocoFormatError(
+                f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has coordinates "
+                f"{given[j, p, :2].tolist()} beyond the float32 range"
+            )
+    vis_given = given[:, :, 2]
+    bad_vis = ~((vis_given == 0) | (vis_given == 1) | (vis_given == 2))
+    if bad_vis.any():
+        j, p = (int(x[0]) for x in np.nonzero(bad_vis))
+        raise CocoFormatError(
+            f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has visibility "
+            f"{vis_given[j, p]:g}, expected 0, 1 or 2"
+        )
+    owner = np.asarray(kp_owner, dtype=np.int64)
+    file_xy = np.zeros((n, k_file, 2), dtype=np.float32)
+    file_vis = np.zeros((n, k_file), dtype=np.uint8)
+    file_xy[owner] = given[:, :, :2]
+    file_vis[owner] = vis_given
+    file_xy[file_vis == 0] = 0.0
+    # Rows whose export (from float32) would not reproduce the input exactly.
+    kp_stash = np.zeros(n, dtype=bool)
+    if identity and owner.size and integer_input:
+        # Integers below 2**24 are exact in float32 and are written back as integers;
+        # only unlabeled points with non-zero coordinates are not reproduced.
+        coords = given[:, :, :2]
+        # Cheap whole-array tests first; the per-row reduction runs only if one fails.
+        if np.any(coords[vis_given == 0]) or coords.max() >= 2**24 or coords.min() <= -(2**24):
+            kp_stash[owner] = ((vis_given == 0)[:, :, None] & (coords != 0)).any(axis=(1, 2)) | (
+                np.abs(coords) >= 2**24
+            ).any(axis=(1, 2))
+    elif identity and owner.size:
+        rebuilt = np.concatenate([shortest_decimals(file_xy[owner]), vis_given[:, :, None]], axis=2)
+        rebuilt[:, :, :2][vis_given == 0] = 0.0
+        kp_stash[owner] = (rebuilt != given).any(axis=(1, 2))
+    if identity:
+        xy, vis = file_xy, file_vis
+    else:
+        valid = mapping >= 0
+        safe = np.where(valid, mapping, 0)
+        xy = np.where(valid[None, :, None], file_xy[:, safe], 0.0).astype(np.float32)
+        vis = np.where(valid[None, :], file_vis[:, safe], 0).astype(np.uint8)
+    file_num_labeled = np.count_nonzero(file_vis, axis=1) if n else np.zeros(0, np.int64)
+    del given, vis_given  # the file's numbers (int64/float64): no longer needed
+
+    # ---- boxes
+    box_lengths = np.fromiter(map(len, box_lists), dtype=np.int64, count=len(box_lists))
+    bad = np.flatnonzero(box_lengths != 4)
+    if bad.size:
+        j = int(bad[0])
+        raise CocoFormatError(
+            f"{where_row(box_owner[j])}: 'bbox' has {box_lengths[j]} values, expected 4 "
+            "(x, y, width, height)"
+        )
+    xywh = _number_matrix(box_lists, 4, box_owner, rows, anns, source, "bbox")
+    bad = np.flatnonzero(~np.isfinite(xywh).all(axis=1) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0))
+    if bad.size:
+        j = int(bad[0])
+        raise CocoFormatError(
+            f"{where_row(box_owner[j])}: 'bbox' {box_lists[j]!r} must be finite with "
+            "non-negative width and height"
+        )
+    with np.errstate(over="ignore"):  # overflow is refused just below
+        boxes = decode_xywh_boxes(xywh)
+    bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
+    if bad.size:
+        j = int(bad[0])
+        raise CocoFormatError(
+            f"{where_row(box_owner[j])}: 'bbox' {box_lists[j]!r} is beyond the float32 range"
+        )
+    box_stash = (encode_xywh_boxes(boxes) != xywh).any(axis=1)
+    # Export writes integral values as JSON integers; keep boxes written as 15.0 so the
+    # text round-trips too. Only rows holding an integral value need the type scan.
+    integral_rows = np.flatnonzero(~box_stash & (xywh == np.trunc(xywh)).any(axis=1))
+    for j in integral_rows.tolist():
+        if any(type(v) is float and v == int(v) for v in box_lists[j]):
+            box_stash[j] = True
+    box_of_row = np.full(n, -1, dtype=np.int64)
+    box_of_row[np.asarray(box_owner, dtype=np.int64)] = np.arange(len(box_owner))
+
+    # ---- instances: built by CocoRows.fields, chunk by chunk if the caller wants
+    has_keypoints = np.zeros(n, dtype=bool)
+    has_keypoints[owner] = True
+    box_of_row_stash = np.zeros(n, dtype=bool)
+    box_of_row_stash[box_of_row >= 0] = box_stash[box_of_row[box_of_row >= 0]]
+    return CocoRows(
+        source=source,
+        skeleton=skeleton,
+        records=records,
+        anns=anns,
+        rows=rows,
+        row_image=row_image,
+        xy=xy,
+        vis=vis,
+        boxes=boxes,
+        box_index=box_of_row.tolist(),
+        counts=file_num_labeled.tolist(),
+        special=(kp_stash | box_of_row_stash | ~has_keypoints).tolist(),
+        kp_stash=kp_stash,
+        box_stash=box_of_row_stash,
+        identity=identity,
+        mapping=mapping,
+        k_file=k_file,
+        category_id=cat_id,
+        info=info,
+        licenses=licenses,
+        category=category if identity else None,
+        extra_categories=[c for i, c in enumerate(categories) if i != cat_index],
+        extra_annotations=extra_annotations,
+        extra={key: v for key, v in data.items() if key not in TOP_KEYS},
+    )
+
+
+_Collected = tuple[list[int], list[int], list[Any], list[int], list[Any], list[int], list[Any]]
+
+
+def _collect_regular(anns: list[Any], image_pos: dict[int, int], cat_id: Any) -> _Collected | None:
+    """:func:`_collect` of a file where every annotation is an object of the keypoint
+    category with a new integer id, a known image and list-or-null keypoints and bbox,
+    column by column; None if any is not (then :func:`_collect` names the bad one)."""
+    if not all(type(ann) is dict for ann in anns):
+        return None
+    ids = [ann.get("id") for ann in anns]
+    if not all(type(i) is int for i in ids) or len(set(ids)) != len(ids):
+        return None
+    image_ids = [ann.get("image_id") for ann in anns]
+    if not all(type(i) is int for i in image_ids):
+        return None
+    positions = list(map(image_pos.get, image_ids))
+    if None in positions or any(ann.get("category_id") != cat_id for ann in anns):
+        return None
+    kps = [ann.get("keypoints") for ann in anns]
+    boxes = [ann.get("bbox") for ann in anns]
+    if not all(k is None or type(k) is list for k in kps):
+        return None
+    if not all(b is None or type(b) is list for b in boxes):
+        return None
+    kp_owner = [r for r, k in enumerate(kps) if k is not None]
+    box_owner = [r for r, b in enumerate(boxes) if b is not None]
+    return (
+        list(range(len(anns))), positions, [kps[r] for r in kp_owner], kp_owner,
+        [boxes[r] for r in box_owner], box_owner, [],
+    )  # fmt: skip
+
+
+def _collect(
+    anns: list[Any], image_pos: dict[int, int], cat_id: Any, other_cat_ids: set[Any], source: str
+) -> _Collected:
+    """Annotation index, image position, keypoints and bbox lists of the rows (the
+    keypoint-category annotations) and the other categories' annotations; raises
+    :class:`CocoFormatError` naming the first bad annotation."""
     ann_seen: dict[int, int] = {}
     rows: list[int] = []  # annotation index of each keypoint-category annotation
     row_image: list[int] = []
@@ -290,300 +506,4 @@ def _from_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) 
                 _fail_values(source, element_name("annotations", a, ann), bbox, "bbox", 4)
             box_lists.append(bbox)
             box_owner.append(row)
-
-    n = len(rows)
-
-    def where_row(row: int) -> str:
-        return f"{source}: {element_name('annotations', rows[row], anns[rows[row]])}"
-
-    # Box-only annotations (no keypoints, or keypoints null) are kept as instances
-    # with every point not labeled; an annotation with neither is refused.
-    empty = np.ones(n, dtype=bool)
-    empty[np.asarray(kp_owner, dtype=np.int64)] = False
-    empty[np.asarray(box_owner, dtype=np.int64)] = False
-    if empty.any():
-        raise CocoFormatError(
-            f"{where_row(int(np.flatnonzero(empty)[0]))}: has neither 'keypoints' nor 'bbox'"
-        )
-
-    # ---- keypoints
-    lengths = np.fromiter(map(len, kp_lists), dtype=np.int64, count=len(kp_lists))
-    bad = np.flatnonzero(lengths != 3 * k_file)
-    if bad.size:
-        j = int(bad[0])
-        if bad.size == lengths.size and len(set(lengths.tolist())) == 1 and lengths[j] % 3 == 0:
-            # Every annotation disagrees the same way: the category is what is wrong.
-            raise CocoFormatError(
-                f"{cat_where}: 'keypoints' names {k_file} keypoints but every annotation has "
-                f"{lengths[j] // 3} ({lengths[j]} values)"
-            )
-        raise CocoFormatError(
-            f"{where_row(kp_owner[j])}: 'keypoints' has {lengths[j]} values, expected "
-            f"{3 * k_file} ({k_file} keypoints x 3) as {cat_where.split(': ', 1)[-1]} says"
-        )
-    given = _number_matrix(
-        kp_lists, 3 * k_file, [rows[r] for r in kp_owner], anns, source, "keypoints"
-    ).reshape(len(kp_lists), k_file, 3)
-    integer_input = given.dtype.kind in "iub"  # all JSON integers: the usual COCO case
-    finite = np.ones(given.shape[:2], bool) if integer_input else np.isfinite(given).all(axis=2)
-    if not finite.all():
-        j, p = (int(x[0]) for x in np.nonzero(~finite))
-        raise CocoFormatError(
-            f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has a non-finite "
-            f"value {given[j, p].tolist()}"
-        )
-    if not integer_input and given.size:
-        too_big = (np.abs(given[:, :, :2]) > FLOAT32_MAX).any(axis=2)
-        if too_big.any():
-            j, p = (int(x[0]) for x in np.nonzero(too_big))
-            raise CocoFormatError(
-                f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has coordinates "
-                f"{given[j, p, :2].tolist()} beyond the float32 range"
-            )
-    vis_given = given[:, :, 2]
-    bad_vis = ~((vis_given == 0) | (vis_given == 1) | (vis_given == 2))
-    if bad_vis.any():
-        j, p = (int(x[0]) for x in np.nonzero(bad_vis))
-        raise CocoFormatError(
-            f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has visibility "
-            f"{vis_given[j, p]:g}, expected 0, 1 or 2"
-        )
-    owner = np.asarray(kp_owner, dtype=np.int64)
-    file_xy = np.zeros((n, k_file, 2), dtype=np.float32)
-    file_vis = np.zeros((n, k_file), dtype=np.uint8)
-    file_xy[owner] = given[:, :, :2]
-    file_vis[owner] = vis_given
-    file_xy[file_vis == 0] = 0.0
-    # Rows whose export (from float32) would not reproduce the input exactly.
-    kp_stash = np.zeros(n, dtype=bool)
-    if identity and owner.size and integer_input:
-        # Integers below 2**24 are exact in float32 and are written back as integers;
-        # only unlabeled points with non-zero coordinates are not reproduced.
-        coords = given[:, :, :2]
-        # Cheap whole-array tests first; the per-row reduction runs only if one fails.
-        if np.any(coords[vis_given == 0]) or np.abs(coords).max() >= 2**24:
-            kp_stash[owner] = ((vis_given == 0)[:, :, None] & (coords != 0)).any(axis=(1, 2)) | (
-                np.abs(coords) >= 2**24
-            ).any(axis=(1, 2))
-    elif identity and owner.size:
-        rebuilt = np.concatenate([shortest_decimals(file_xy[owner]), vis_given[:, :, None]], axis=2)
-        rebuilt[:, :, :2][vis_given == 0] = 0.0
-        kp_stash[owner] = (rebuilt != given).any(axis=(1, 2))
-    if identity:
-        xy, vis = file_xy, file_vis
-    else:
-        valid = mapping >= 0
-        safe = np.where(valid, mapping, 0)
-        xy = np.where(valid[None, :, None], file_xy[:, safe], 0.0).astype(np.float32)
-        vis = np.where(valid[None, :], file_vis[:, safe], 0).astype(np.uint8)
-    file_num_labeled = np.count_nonzero(file_vis, axis=1) if n else np.zeros(0, np.int64)
-
-    # ---- boxes
-    box_lengths = np.fromiter(map(len, box_lists), dtype=np.int64, count=len(box_lists))
-    bad = np.flatnonzero(box_lengths != 4)
-    if bad.size:
-        j = int(bad[0])
-        raise CocoFormatError(
-            f"{where_row(box_owner[j])}: 'bbox' has {box_lengths[j]} values, expected 4 "
-            "(x, y, width, height)"
-        )
-    xywh = _number_matrix(box_lists, 4, [rows[r] for r in box_owner], anns, source, "bbox")
-    bad = np.flatnonzero(~np.isfinite(xywh).all(axis=1) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0))
-    if bad.size:
-        j = int(bad[0])
-        raise CocoFormatError(
-            f"{where_row(box_owner[j])}: 'bbox' {box_lists[j]!r} must be finite with "
-            "non-negative width and height"
-        )
-    with np.errstate(over="ignore"):  # overflow is refused just below
-        boxes = decode_xywh_boxes(xywh)
-    bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
-    if bad.size:
-        j = int(bad[0])
-        raise CocoFormatError(
-            f"{where_row(box_owner[j])}: 'bbox' {box_lists[j]!r} is beyond the float32 range"
-        )
-    box_stash = (encode_xywh_boxes(boxes) != xywh).any(axis=1)
-    # Export writes integral values as JSON integers; keep boxes written as 15.0 so the
-    # text round-trips too. Only rows holding an integral value need the type scan.
-    integral_rows = np.flatnonzero(~box_stash & (xywh == np.trunc(xywh)).any(axis=1))
-    for j in integral_rows.tolist():
-        if any(type(v) is float and v == int(v) for v in box_lists[j]):
-            box_stash[j] = True
-    box_of_row = np.full(n, -1, dtype=np.int64)
-    box_of_row[np.asarray(box_owner, dtype=np.int64)] = np.arange(len(box_owner))
-
-    # ---- instances
-    # Rows that may need a stash or a closer look; the rest take the fast path below.
-    has_keypoints = np.zeros(n, dtype=bool)
-    has_keypoints[owner] = True
-    box_of_row_stash = np.zeros(n, dtype=bool)
-    box_of_row_stash[box_of_row >= 0] = box_stash[box_of_row[box_of_row >= 0]]
-    special = (kp_stash | box_of_row_stash | ~has_keypoints).tolist()
-    counts = file_num_labeled.tolist()
-    box_index = box_of_row.tolist()
-    xy_rows, vis_rows, box_rows = list(xy), list(vis), list(boxes)
-    per_image: list[list[Instance]] = [[] for _ in records]
-    for row, a in enumerate(rows):
-        ann = anns[a]
-        iscrowd = ann.get("iscrowd", ABSENT)
-        area = ann.get("area")
-        score = track_id = None
-        segmentation = ann.get("segmentation")
-        raw_count = ann.get("num_keypoints", ABSENT)
-        b = box_index[row]
-        stash: dict[str, Any] | None = None
-        if (
-            special[row]
-            or type(iscrowd) is not int
-            or not 0 <= iscrowd <= 1
-            or not (area is None or (type(area) is float and abs(area) <= FLOAT32_MAX))
-            or type(raw_count) is not int
-            or raw_count != counts[row]
-            or "score" in ann
-            or "track_id" in ann
-            or (area is None and "area" in ann)
-            or (segmentation is None and "segmentation" in ann)
-            or (b < 0 and "bbox" in ann)
-        ):
-            stash, iscrowd, area, score, track_id = _annotation_fields(
-                ann, where_row(row), counts[row], identity, bool(kp_stash[row]),
-                bool(box_of_row_stash[row]),
-            )  # fmt: skip
-        status, origin, keypoint_scores = "accepted", "manual", None
-        review = ann.get(POSEKIT_FIELD)
-        if review is not None:
-            status, origin, keypoint_scores = _read_review(
-                review, where_row(row), k_file, mapping, identity
-            )
-        extra = (
-            {key: v for key, v in ann.items() if key not in ANNOTATION_KEYS}
-            if not ANNOTATION_KEYS.issuperset(ann)
-            else {}
-        )
-        # Validated in bulk above (shapes, dtypes, 0/1/2 visibility, finiteness,
-        # zeroed unlabeled points, box order, status/source): no re-validation.
-        instance = Instance.trusted(
-            xy_rows[row],
-            vis_rows[row],
-            keypoint_scores=keypoint_scores,
-            box=box_rows[b] if b >= 0 else None,
-            score=score,
-            source=origin,
-            status=status,
-            track_id=track_id,
-            iscrowd=iscrowd == 1,
-            area=area,
-            segmentation=segmentation,
-            id=ann["id"],
-            extra=extra,
-        )
-        if stash:
-            if "keypoints" in stash or "bbox" in stash or "num_keypoints" in stash:
-                stash["crc"] = geometry_crc(instance)
-            extra[STASH_KEY] = stash
-        per_image[row_image[row]].append(instance)
-
-    return PoseDataset(
-        skeleton=skeleton,
-        images=[LabeledImage(record, items) for record, items in zip(records, per_image)],
-        category_id=cat_id,
-        info=info,
-        licenses=licenses,
-        category=category if identity else None,
-        extra_categories=[c for i, c in enumerate(categories) if i != cat_index],
-        extra_annotations=extra_annotations,
-        extra={key: v for key, v in data.items() if key not in TOP_KEYS},
-    )
-
-
-def _annotation_fields(
-    ann: dict[str, Any],
-    where: str,
-    count: int,
-    identity: bool,
-    keypoints_differ: bool,
-    bbox_differs: bool,
-) -> tuple[dict[str, Any], int, float | None, float | None, int | None]:
-    """Slow path of :func:`from_coco` for one annotation: validate the scalar fields
-    and build the round-trip stash. Returns ``(stash, iscrowd, area, score, track_id)``."""
-    stash: dict[str, Any] = {}
-    if "keypoints" not in ann:
-        stash.setdefault("absent", []).append("keypoints")
-    elif keypoints_differ:
-        stash["keypoints"] = ann["keypoints"]
-    if bbox_differs:
-        stash["bbox"] = ann["bbox"]
-    raw_count = ann.get("num_keypoints", ABSENT)
-    if raw_count is ABSENT:
-        stash.setdefault("absent", []).append("num_keypoints")
-    elif type(raw_count) is not int or raw_count != count:
-        if not is_number(raw_count):
-            raise CocoFormatError(f"{where}: 'num_keypoints' must be an integer, got {raw_count!r}")
-        if identity:
-            stash["num_keypoints"] = raw_count
-    iscrowd = ann.get("iscrowd", ABSENT)
-    if iscrowd is ABSENT:
-        stash.setdefault("absent", []).append("iscrowd")
-        iscrowd = 0
-    elif type(iscrowd) not in (int, float, bool) or iscrowd not in (0, 1):
-        raise CocoFormatError(f"{where}: 'iscrowd' must be 0 or 1, got {iscrowd!r}")
-    elif type(iscrowd) is not int:
-        stash.setdefault("raw", {})["iscrowd"] = iscrowd
-    scalars: dict[str, Any] = {}
-    for key, kind in (("area", float), ("score", float), ("track_id", int)):
-        value = ann.get(key)
-        if value is None:
-            scalars[key] = None
-            continue
-        if not is_finite_number(value) or (kind is int and value != int(value)):
-            raise CocoFormatError(
-                f"{where}: {key!r} must be a finite {'integer' if kind is int else 'number'}, "
-                f"got {value!r}"
-            )
-        if kind is float and abs(value) > FLOAT32_MAX:
-            raise CocoFormatError(f"{where}: {key!r} {value!r} is beyond the float32 range")
-        scalars[key] = kind(value)
-        if type(value) is not kind:
-            stash.setdefault("raw", {})[key] = value
-    for key in OPTIONAL_NULLABLE:
-        if key in ann and ann[key] is None:
-            stash.setdefault("null", []).append(key)
-    return stash, int(iscrowd), scalars["area"], scalars["score"], scalars["track_id"]
-
-
-def _read_review(
-    review: Any, where: str, k_file: int, mapping: np.ndarray, identity: bool
-) -> tuple[str, str, np.ndarray | None]:
-    if not isinstance(review, dict):
-        raise CocoFormatError(f"{where}: {POSEKIT_FIELD!r} must be an object")
-    unknown = set(review) - {"status", "source", "keypoint_scores"}
-    if unknown:
-        raise CocoFormatError(f"{where}: {POSEKIT_FIELD!r} has unknown key {sorted(unknown)[0]!r}")
-    status = review.get("status", "accepted")
-    if status not in INSTANCE_STATUSES:
-        raise CocoFormatError(
-            f"{where}: {POSEKIT_FIELD}.status {status!r} is not one of "
-            f"{', '.join(INSTANCE_STATUSES)}"
-        )
-    origin = review.get("source", "manual")
-    if not isinstance(origin, str) or not (origin == "manual" or origin.startswith("model:")):
-        raise CocoFormatError(
-            f"{where}: {POSEKIT_FIELD}.source must be 'manual' or 'model:<name>', got {origin!r}"
-        )
-    raw_scores = review.get("keypoint_scores")
-    if raw_scores is None:
-        return status, origin, None
-    if (
-        not isinstance(raw_scores, list)
-        or len(raw_scores) != k_file
-        or not all(is_finite_number(s) for s in raw_scores)
-    ):
-        raise CocoFormatError(
-            f"{where}: {POSEKIT_FIELD}.keypoint_scores must be {k_file} finite numbers"
-        )
-    scores = np.asarray(raw_scores, dtype=np.float32)
-    if not identity:
-        scores = np.where(mapping >= 0, scores[np.where(mapping >= 0, mapping, 0)], 0.0)
-        scores = scores.astype(np.float32)
-    return status, origin, scores
+    return rows, row_image, kp_lists, kp_owner, box_lists, box_owner, extra_annotations

@@ -16,6 +16,7 @@ from posekit.core import Instance
 __all__ = [
     "ABSENT",
     "ANNOTATION_KEYS",
+    "FLOAT32_MAX",
     "IMAGE_KEYS",
     "OPTIONAL_NULLABLE",
     "POSEKIT_FIELD",
@@ -24,6 +25,7 @@ __all__ = [
     "CocoFormatError",
     "element_name",
     "geometry_crc",
+    "geometry_crc_arrays",
     "is_int",
     "is_number",
 ]
@@ -53,6 +55,8 @@ IMAGE_KEYS = frozenset({"id", "file_name", "width", "height"})
 TOP_KEYS = frozenset({"info", "licenses", "images", "annotations", "categories"})
 OPTIONAL_NULLABLE = ("bbox", "area", "segmentation", "score", "track_id")
 ABSENT = object()
+#: Coordinates, boxes and areas are float32: larger magnitudes are refused, not inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class CocoFormatError(ValueError):
@@ -62,10 +66,15 @@ class CocoFormatError(ValueError):
 def geometry_crc(instance: Instance) -> int:
     """CRC of an instance's keypoints, visibility and box: tells whether the geometry
     changed since the file was read (the stash is valid only while it did not)."""
-    crc = zlib.crc32(np.ascontiguousarray(instance.keypoints, dtype=np.float32).tobytes())
-    crc = zlib.crc32(np.ascontiguousarray(instance.visibility, dtype=np.uint8).tobytes(), crc)
-    if instance.box is not None:
-        crc = zlib.crc32(np.ascontiguousarray(instance.box, dtype=np.float32).tobytes(), crc)
+    return geometry_crc_arrays(instance.keypoints, instance.visibility, instance.box)
+
+
+def geometry_crc_arrays(keypoints: Any, visibility: Any, box: Any) -> int:
+    """:func:`geometry_crc` of the arrays of an instance (``box`` may be None)."""
+    crc = zlib.crc32(np.ascontiguousarray(keypoints, dtype=np.float32).tobytes())
+    crc = zlib.crc32(np.ascontiguousarray(visibility, dtype=np.uint8).tobytes(), crc)
+    if box is not None:
+        crc = zlib.crc32(np.ascontiguousarray(box, dtype=np.float32).tobytes(), crc)
     return crc
 
 

@@ -3,6 +3,8 @@ COCO results list (see :mod:`posekit.formats.coco` for the round-trip rules)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,14 +19,21 @@ from posekit.formats.coco_schema import (
     STASH_KEY,
     TOP_KEYS,
     CocoFormatError,
-    geometry_crc,
+    geometry_crc_arrays,
     is_int,
 )
 from posekit.formats.numbers import encode_xywh_boxes, rows_to_lists, shortest_decimals
 from posekit.gc_pause import gc_paused
 from posekit.skeleton import SkeletonError, names_mapping
 
-__all__ = ["to_coco", "to_coco_results"]
+__all__ = [
+    "AnnotationColumns",
+    "coco_annotations",
+    "coco_document",
+    "coco_images",
+    "to_coco",
+    "to_coco_results",
+]
 
 
 def _category_entry(dataset: PoseDataset) -> dict[str, Any]:
@@ -109,25 +118,95 @@ def _to_coco(dataset: PoseDataset) -> dict[str, Any]:
     image_ids = _image_ids(dataset)
     instances, owners, xy, vis = _gather(dataset)
     reserved = {a.get("id") for a in dataset.extra_annotations if is_int(a.get("id"))}
-    ann_ids = fill_missing_ids([i.id for i in instances], reserved)
+    columns = AnnotationColumns(
+        ids=fill_missing_ids([i.id for i in instances], reserved),
+        image_ids=[image_ids[position] for position in owners],
+        xy=xy,
+        vis=vis,
+        boxes=[inst.box for inst in instances],
+        iscrowd=[inst.iscrowd for inst in instances],
+        area=[inst.area for inst in instances],
+        score=[inst.score for inst in instances],
+        track_id=[inst.track_id for inst in instances],
+        segmentation=[inst.segmentation for inst in instances],
+        extra=[inst.extra for inst in instances],
+        status=[inst.status for inst in instances],
+        source=[inst.source for inst in instances],
+        keypoint_scores=[inst.keypoint_scores for inst in instances],
+    )
+    annotations = coco_annotations(columns, dataset.category_id)
+    annotations.extend(dataset.extra_annotations)
+    images = coco_images(
+        (image_id, item.image.file_name, item.image.width, item.image.height, item.image.extra)
+        for item, image_id in zip(dataset.images, image_ids)
+    )
+    return coco_document(dataset, images, annotations)
+
+
+@dataclass
+class AnnotationColumns:
+    """The instances of a COCO file column by column (one entry per annotation), as
+    :func:`coco_annotations` writes them: from :class:`Instance` objects
+    (:func:`to_coco`) or straight from a store's rows."""
+
+    ids: list[int]
+    image_ids: list[int]
+    xy: np.ndarray  #: ``(N, K, 2) float32``
+    vis: np.ndarray  #: ``(N, K) uint8``
+    boxes: list[np.ndarray | None]  #: ``(4,) float32`` xyxy
+    iscrowd: list[bool]
+    area: list[float | None]
+    score: list[float | None]
+    track_id: list[int | None]
+    segmentation: list[Any]
+    extra: list[dict[str, Any]]
+    status: list[str]
+    source: list[str]
+    keypoint_scores: list[np.ndarray | None]
+
+
+def coco_annotations(columns: AnnotationColumns, category_id: int) -> list[dict[str, Any]]:
+    """COCO annotation dicts of instances given column by column (see :func:`to_coco`)."""
+    xy, vis, boxes = columns.xy, columns.vis, columns.boxes
+    n = len(columns.ids)
     keypoint_lists = _keypoint_lists(xy, vis)
-    counts = np.count_nonzero(vis, axis=1).tolist() if instances else []
-    box_index = [j for j, inst in enumerate(instances) if inst.box is not None]
-    box_lists: list[Any] = [None] * len(instances)
+    counts = np.count_nonzero(vis, axis=1).tolist() if n else []
+    box_index = [j for j, box in enumerate(boxes) if box is not None]
+    box_lists: list[Any] = [None] * n
     if box_index:
-        encoded = rows_to_lists(encode_xywh_boxes(np.stack([instances[j].box for j in box_index])))
+        encoded = rows_to_lists(encode_xywh_boxes(np.stack([boxes[j] for j in box_index])))
         for j, values in zip(box_index, encoded):
             box_lists[j] = values
-    cat_id = dataset.category_id
-
     annotations: list[dict[str, Any]] = []
-    for j, inst in enumerate(instances):
-        stash = inst.extra.get(STASH_KEY) if inst.extra else None
-        unchanged = bool(stash) and "crc" in stash and stash["crc"] == geometry_crc(inst)
+    rows = zip(
+        range(n), columns.ids, columns.image_ids, columns.extra, columns.iscrowd, columns.area,
+        columns.score, columns.track_id, columns.segmentation, columns.status, columns.source,
+        columns.keypoint_scores,
+    )  # fmt: skip
+    for (
+        j,
+        ann_id,
+        image_id,
+        extra,
+        crowd,
+        area,
+        score,
+        track,
+        seg,
+        status,
+        source,
+        kps,
+    ) in rows:
+        stash = extra.get(STASH_KEY) if extra else None
+        unchanged = (
+            bool(stash)
+            and "crc" in stash
+            and stash["crc"] == geometry_crc_arrays(xy[j], vis[j], boxes[j])
+        )
         absent = stash.get("absent", ()) if stash else ()
         null = stash.get("null", ()) if stash else ()
-        ann: dict[str, Any] = {"id": ann_ids[j], "image_id": image_ids[owners[j]]}
-        ann["category_id"] = cat_id
+        ann: dict[str, Any] = {"id": ann_id, "image_id": image_id}
+        ann["category_id"] = category_id
         if not ("keypoints" in absent and counts[j] == 0):
             ann["keypoints"] = (
                 stash["keypoints"] if unchanged and "keypoints" in stash else (keypoint_lists[j])
@@ -140,43 +219,50 @@ def _to_coco(dataset: PoseDataset) -> dict[str, Any]:
             ann["bbox"] = stash["bbox"] if unchanged and "bbox" in stash else box_lists[j]
         elif "bbox" in null:
             ann["bbox"] = None
-        if not ("iscrowd" in absent and not inst.iscrowd):
-            ann["iscrowd"] = _raw(stash, "iscrowd", int(inst.iscrowd), int)
+        if not ("iscrowd" in absent and not crowd):
+            ann["iscrowd"] = _raw(stash, "iscrowd", int(crowd), int)
         for key, value, kind in (
-            ("area", inst.area, float),
-            ("score", inst.score, float),
-            ("track_id", inst.track_id, int),
+            ("area", area, float),
+            ("score", score, float),
+            ("track_id", track, int),
         ):
             if value is not None:
                 ann[key] = _raw(stash, key, value, kind)
             elif key in null:
                 ann[key] = None
-        if inst.segmentation is not None or "segmentation" in null:
-            ann["segmentation"] = inst.segmentation
-        if inst.extra:
-            for key, value in inst.extra.items():
+        if seg is not None or "segmentation" in null:
+            ann["segmentation"] = seg
+        if extra:
+            for key, value in extra.items():
                 if key != STASH_KEY and key not in ANNOTATION_KEYS:
                     ann[key] = value
-        if inst.status != "accepted" or inst.source != "manual" or inst.keypoint_scores is not None:
-            review: dict[str, Any] = {"status": inst.status, "source": inst.source}
-            if inst.keypoint_scores is not None:
-                review["keypoint_scores"] = _scores_list(inst.keypoint_scores)
+        if status != "accepted" or source != "manual" or kps is not None:
+            review: dict[str, Any] = {"status": status, "source": source}
+            if kps is not None:
+                review["keypoint_scores"] = _scores_list(kps)
             ann[POSEKIT_FIELD] = review
         annotations.append(ann)
-    annotations.extend(dataset.extra_annotations)
+    return annotations
 
+
+def coco_images(
+    entries: Iterable[tuple[int, str, int, int, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """COCO image dicts of ``(id, file_name, width, height, extra fields)``."""
     images = []
-    for item, image_id in zip(dataset.images, image_ids):
-        record = item.image
-        entry = {
-            "id": image_id,
-            "file_name": record.file_name,
-            "width": int(record.width),
-            "height": int(record.height),
-        }
-        entry.update((k, v) for k, v in record.extra.items() if k not in IMAGE_KEYS)
+    for image_id, file_name, width, height, extra in entries:
+        entry = {"id": image_id, "file_name": file_name, "width": int(width), "height": int(height)}
+        entry.update((k, v) for k, v in extra.items() if k not in IMAGE_KEYS)
         images.append(entry)
+    return images
 
+
+def coco_document(
+    dataset: PoseDataset, images: list[dict[str, Any]], annotations: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The COCO keypoints dict of ``images`` and ``annotations`` with the file-level
+    parts (info, licenses, categories, unknown fields) of ``dataset``; its
+    ``images`` are not used."""
     out: dict[str, Any] = {}
     if dataset.info is not None:
         out["info"] = dataset.info

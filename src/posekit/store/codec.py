@@ -27,6 +27,7 @@ __all__ = [
     "encode_json_texts",
     "instance_column_lists",
     "instance_columns",
+    "optional_rows",
 ]
 
 
@@ -140,8 +141,8 @@ def decode_instance_columns(columns: Mapping[str, Sequence[Any]]) -> list[Instan
     else:
         vis_rows = list(vis.reshape(n, k))
         kps_rows = list(kps.reshape(n, k, 2))
-    box_rows = _optional_rows(box_col, 4)
-    score_rows = _optional_rows(scores_col, k)
+    box_rows = optional_rows(box_col, 4)
+    score_rows = optional_rows(scores_col, k)
     trusted = Instance.trusted
     out = []
     rows = zip(
@@ -159,7 +160,7 @@ def decode_instance_columns(columns: Mapping[str, Sequence[Any]]) -> list[Instan
     return out
 
 
-def _optional_rows(blobs: Sequence[bytes | None], width: int) -> list[np.ndarray | None]:
+def optional_rows(blobs: Sequence[bytes | None], width: int) -> list[np.ndarray | None]:
     """float32 arrays of a nullable blob column (None where NULL), decoded in bulk."""
     out: list[np.ndarray | None] = [None] * len(blobs)
     present = [i for i, b in enumerate(blobs) if b is not None]

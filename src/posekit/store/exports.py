@@ -33,6 +33,7 @@ from typing import Any
 from posekit.dataset import ImageRecord, LabeledImage, PoseDataset, fill_missing_ids
 from posekit.gc_pause import gc_paused
 from posekit.statuses import DEFAULT_EXPORT_STATUSES, check_instance_statuses
+from posekit.store.bulk_export import export_coco_rows
 from posekit.store.errors import StoreError
 from posekit.store.records import Dataset, Item, Project
 from posekit.store.video_exports import add_videos
@@ -72,6 +73,8 @@ class ExportReport:
 
 def _unique_ids(preferred: Sequence[int | None]) -> list[int]:
     """Keep each preferred id the first time it appears; number the rest after the max."""
+    if None not in preferred and len(set(preferred)) == len(preferred):
+        return list(preferred)  # all present and unique (an imported file): kept as they are
     seen: set[int] = set()
     kept: list[int | None] = []
     for value in preferred:
@@ -195,6 +198,15 @@ def _build_dataset(
                 instances=instances,
             )
         )
+    pose_dataset = dataset_meta(project, datasets)
+    pose_dataset.images = images
+    add_videos(ws, pose_dataset, [item for _, item in items], kept_statuses)
+    return pose_dataset, paths, left_out
+
+
+def dataset_meta(project: Project, datasets: Sequence[Dataset]) -> PoseDataset:
+    """A dataset without images holding the file-level parts of an export of
+    ``datasets`` (COCO ``info``, ``licenses``, categories; see :func:`project_to_dataset`)."""
     metas = [ds.extra["coco"] for ds in datasets if ds.extra.get("coco")]
     meta: dict[str, Any] = dict(metas[0]) if metas else {}
     if len(datasets) > 1:
@@ -202,9 +214,9 @@ def _build_dataset(
         # imported file; they are written back only when exporting that dataset.
         for key in ("extra_annotations", "extra_categories", "extra"):
             meta.pop(key, None)
-    pose_dataset = PoseDataset(
+    return PoseDataset(
         skeleton=project.template,
-        images=images,
+        images=[],
         category_id=int(meta.get("category_id", 1)),
         info=meta.get("info"),
         licenses=meta.get("licenses"),
@@ -213,21 +225,25 @@ def _build_dataset(
         extra_annotations=list(meta.get("extra_annotations", [])),
         extra=dict(meta.get("extra", {})),
     )
-    add_videos(ws, pose_dataset, [item for _, item in items], kept_statuses)
-    return pose_dataset, paths, left_out
 
 
 def _scored(instance: Any, min_score: float | None) -> bool:
     """Whether an instance passes the score threshold (see :func:`project_to_dataset`)."""
-    if instance.score is None:
+    return passes_score(instance.score, instance.status, min_score)
+
+
+def passes_score(score: float | None, status: str, min_score: float | None) -> bool:
+    """Whether an instance of this score and status passes ``min_score`` (None: the
+    auto-labeling threshold, for predictions only)."""
+    if score is None:
         return True
     if min_score is None:
-        if instance.status != "predicted":
+        if status != "predicted":
             return True
         from posekit.pipeline.options import AutolabelOptions
 
         min_score = AutolabelOptions().min_instance_score
-    return instance.score >= min_score
+    return score >= min_score
 
 
 #: The former name of :func:`project_to_dataset` (posekit 0.1.0), kept for callers.
@@ -317,6 +333,13 @@ def export(
             f"not {spec.title} ({format!r})"
         )
     start = time.perf_counter()
+    if format == "coco" and not with_authors:
+        fast = _export_coco_fast(ws, project, destination, dataset, statuses, images, min_score)
+        if fast is not None:
+            path, n_images, n_instances, left_out = fast
+            return ExportReport(
+                path, n_images, n_instances, time.perf_counter() - start, left_out=left_out
+            )
     remote: dict[str, str] = {}
     with gc_paused(), _local_media(ws, remote) as media:  # no reference cycles in 100k dicts
         pose_dataset, local, left_out = _build_dataset(
@@ -350,6 +373,37 @@ def export(
         time.perf_counter() - start,
         left_out=left_out,
     )
+
+
+def _export_coco_fast(
+    ws: Workspace,
+    project: Project | str,
+    destination: str | os.PathLike[str],
+    dataset: Dataset | str | None,
+    statuses: Sequence[str] | None,
+    images: str,
+    min_score: float | None,
+) -> tuple[Path, int, int, int] | None:
+    """:func:`export` of a COCO file straight from the rows
+    (:mod:`posekit.store.bulk_export`); None where the general path must write it."""
+    project = ws._resolve_project(project)
+    try:
+        kept_statuses = check_instance_statuses(
+            DEFAULT_EXPORT_STATUSES if statuses is None else statuses
+        )
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
+    if dataset is None:
+        datasets = ws.list_datasets(project)
+    else:
+        datasets = [ws._resolve_dataset(project, dataset)]
+    if images not in ("all", "labeled"):
+        raise StoreError(f"images must be 'all' or 'labeled', got {images!r}")
+    with gc_paused():  # no reference cycles in 100k dicts
+        return export_coco_rows(
+            ws, project, datasets, dataset_meta(project, datasets), kept_statuses, images,
+            min_score, Path(destination),
+        )  # fmt: skip
 
 
 def export_coco(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,16 +30,20 @@ from typing import Any, Literal
 
 from sqlalchemy import delete, select, update
 
+from posekit.formats.coco import load_coco_json
+from posekit.formats.coco_read import prepare_coco
 from posekit.gc_pause import gc_paused
 from posekit.media import IMAGE_EXTENSIONS, ImageError, find_images, image_size, load_image
 from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.media.video import VIDEO_EXTENSIONS
 from posekit.store.bulk import bulk_insert, bulk_insert_columns
+from posekit.store.bulk_coco import import_coco_rows, streamable
 from posekit.store.codec import instance_column_lists
 from posekit.store.database import retrying
 from posekit.store.errors import NotFoundError, StoreError
 from posekit.store.import_report import ImportReport, MissingMediaError
 from posekit.store.instances import settle_item_statuses
+from posekit.store.media_names import portable_name
 from posekit.store.media_staging import MediaStager, file_sha256
 from posekit.store.records import Dataset, Project
 from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, utcnow
@@ -178,29 +181,6 @@ def _enumerate_images(
     return found
 
 
-#: Characters Windows refuses in file names (and that break exports copied there);
-#: uploaded and imported image names get ``_`` instead (see :func:`portable_name`).
-_NON_PORTABLE = re.compile(r'[<>:"\\|?*\x00-\x1f]')
-_WINDOWS_RESERVED = frozenset(
-    {"con", "prn", "aux", "nul"}
-    | {f"com{i}" for i in range(1, 10)}
-    | {f"lpt{i}" for i in range(1, 10)}
-)
-
-
-def portable_name(name: str) -> str:
-    """``name`` (a POSIX relative path) with every part valid on Windows too:
-    ``<img onerror=x>.jpg`` -> ``_img onerror=x_.jpg``; ``con.jpg`` -> ``_con.jpg``;
-    trailing dots and spaces dropped."""
-    parts = []
-    for part in name.split("/"):
-        part = _NON_PORTABLE.sub("_", part).rstrip(" .") or "_"
-        if part.split(".", 1)[0].lower() in _WINDOWS_RESERVED:
-            part = f"_{part}"
-        parts.append(part)
-    return "/".join(parts)
-
-
 def _unique_name(name: str, folder: str, sha: str, taken: set[str]) -> str:
     candidates = [f"{folder}/{name}"] if folder else []
     stem = PurePosixPath(name)
@@ -320,6 +300,7 @@ def import_coco(
     *,
     copy_media: bool = True,
     missing_media: Literal["error", "register"] = "error",
+    existing: Literal["attach", "skip"] = "attach",
     author_id: int | None = None,
 ) -> ImportReport:
     """Import a COCO keypoints file (images and annotations) in one transaction.
@@ -333,7 +314,8 @@ def import_coco(
     """
     return import_dataset(
         ws, project, dataset, coco_path, format="coco", image_root=image_root,
-        copy_media=copy_media, missing_media=missing_media, author_id=author_id,
+        copy_media=copy_media, missing_media=missing_media, existing=existing,
+        author_id=author_id,
     )  # fmt: skip
 
 
@@ -351,6 +333,7 @@ def import_dataset(
     image_root: str | os.PathLike[str] | None = None,
     copy_media: bool = True,
     missing_media: Literal["error", "register"] = "error",
+    existing: Literal["attach", "skip"] = "attach",
     author_id: int | None = None,
 ) -> ImportReport:
     """Import a dataset file of any readable format (images and annotations) in one
@@ -388,6 +371,9 @@ def import_dataset(
         missing_media: ``"error"``: an image missing on disk raises
             :class:`StoreError` naming it, nothing is written. ``"register"``:
             import it without media and list it in ``report.missing_media``.
+        existing: Images already in the dataset: ``"attach"`` the file's annotations
+            where they hold no ground truth (default), ``"skip"`` leave them as they
+            are (reported in ``skipped``).
         author_id: The importing user, the author of every imported instance.
 
     Returns:
@@ -401,17 +387,37 @@ def import_dataset(
 
     if missing_media not in ("error", "register"):
         raise ValueError(f"missing_media must be 'error' or 'register', got {missing_media!r}")
+    if existing not in ("attach", "skip"):
+        raise ValueError(f"existing must be 'attach' or 'skip', got {existing!r}")
     start = time.perf_counter()
     coco_path = Path(source)
     project = ws._resolve_project(project)
-    # Validate everything before touching the database.
-    parsed = spec.read(coco_path, project.template)
-    restore_track_meta(parsed)  # video frames, tracks and keyframes of a posekit export
     root = Path(image_root) if image_root is not None else coco_path.parent
-    project, dataset, created = _resolve(ws, project, dataset)
+    if format == "coco":
+        # Validate everything that runs on whole arrays before touching the database.
+        prepared = prepare_coco(load_coco_json(coco_path), project.template, source=str(coco_path))
+        project, dataset, created = _resolve(ws, project, dataset)
+        in_dataset = _existing_items(ws, dataset.id)
+        if streamable(prepared, bool(in_dataset)):  # an empty dataset: the bulk path
+            stager = MediaStager(ws, project.id, dataset.id)
+            with _undone_on_failure(ws, stager, dataset, created):
+                return import_coco_rows(
+                    ws, prepared, dataset, coco_path, root, stager, copy_media=copy_media,
+                    missing_media=missing_media, author_id=author_id, now=utcnow(),
+                    file_meta=_file_meta(prepared), start=start,
+                )  # fmt: skip
+        try:
+            parsed = prepared.dataset()  # the per-annotation checks
+        except BaseException:
+            _drop_if_created_empty(ws, dataset, created)
+            raise
+    else:
+        parsed = spec.read(coco_path, project.template)  # all validated, nothing written yet
+        project, dataset, created = _resolve(ws, project, dataset)
+        in_dataset = _existing_items(ws, dataset.id)
+    restore_track_meta(parsed)  # video frames, tracks and keyframes of a posekit export
     report = ImportReport(dataset=dataset.name)
-    existing = _existing_items(ws, dataset.id)
-    by_sha = {e.sha256: e for e in existing.values() if e.sha256}
+    by_sha = {e.sha256: e for e in in_dataset.values() if e.sha256}
     claimed: set[int] = set()
     attach_ids: list[int] = []
     attach_instances: list[Any] = []
@@ -458,7 +464,7 @@ def import_dataset(
             if stored_name != name and stored_name in seen:
                 raise StoreError(f"{coco_path}: {where}: name clashes with {stored_name!r}")
             seen.add(stored_name)
-            target = existing.get(stored_name)
+            target = in_dataset.get(stored_name)
             if target is None and present and by_sha:
                 target = by_sha.get(file_sha256(source))
             if target is not None:
@@ -468,7 +474,9 @@ def import_dataset(
                         f"pixels but {target.file_name!r} in the dataset is "
                         f"{target.width}x{target.height}"
                     )
-                if target.id in claimed:
+                if existing == "skip":
+                    reason = f"{target.file_name!r} is already in the dataset (kept as it is)"
+                elif target.id in claimed:
                     reason = f"same image as {target.file_name!r}, annotations already attached"
                 elif target.has_ground_truth:
                     reason = f"{target.file_name!r} is already in the dataset with annotations"
