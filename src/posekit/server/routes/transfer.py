@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from posekit.formats.registry import get_format, readable_formats, writable_formats
+from posekit.media import IMAGE_EXTENSIONS
 from posekit.server.auth import CurrentUser
 from posekit.server.authz import Permission, allow
 from posekit.server.deps import DatabaseId, JSONRoute, State, errors
@@ -30,6 +31,15 @@ from posekit.server.uploads import (
 )
 from posekit.statuses import INSTANCE_STATUSES
 from posekit.store import StoreError
+from posekit.store.import_archive import (
+    ArchiveError,
+    LocatedDataset,
+    is_zip_file,
+    link_by_base_name,
+    locate_dataset,
+    unpack_archive,
+)
+from posekit.store.import_report import ImportReport
 from posekit.store.media_staging import make_staging_dir
 from posekit.store.queries import get_project_by_id
 
@@ -125,58 +135,161 @@ def import_file(
     format: ReadableFormat,
     state: State,
     user: CurrentUser,
-    file: Annotated[UploadFile, File(description="the annotation file, e.g. COCO keypoints JSON")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="the annotation file (e.g. COCO keypoints JSON, CVAT XML), or a zip: "
+            "another tool's export (annotation file with its images/ folder) or a folder "
+            "format's project (DeepLabCut: config.yaml + labeled-data/; Supervisely: "
+            "meta.json + <dataset>/ann, img)"
+        ),
+    ],
     images: Annotated[
         list[UploadFile] | None,
-        File(description="the images it names (file names as in the JSON)"),
+        File(
+            description="the images it names (file names as in the file, folders included); "
+            "given with a zip, they are used instead of the zip's images"
+        ),
     ] = None,
     dataset: str = Query("default", min_length=1, max_length=200),
     missing_media: Literal["error", "register"] = Query(
         "error",
-        description="error: images named in the file but not uploaded refuse the import; "
-        "register: import their annotations without the image",
+        description="error: images named in the file but neither uploaded nor in the dataset "
+        "refuse the import; register: import their annotations without the image",
+    ),
+    existing: Literal["attach", "skip"] = Query(
+        "attach",
+        description="images already in the dataset (same file name, or same content): "
+        "attach: give them the file's annotations unless someone already labeled them "
+        "(an accepted or rejected instance; those are skipped); skip: leave them as they are",
     ),
 ) -> ImportReportOut:
     """Import an annotation file of a readable format (``GET /api/formats``; keypoints
     matched to the project template by name) with its images, in one transaction.
-    A malformed file gives 422 naming the bad element, and nothing is written.
-    Images whose file name is already in the dataset are skipped with their
-    annotations."""
-    from posekit.store.imports import import_dataset
 
+    A malformed file gives 422 naming the bad element, and nothing is written. The
+    report counts new images (``added``), images already in the dataset that got the
+    file's annotations (``attached``) and lists the ``skipped`` ones with the reason.
+    """
     spec = get_format(format)
     project = get_project_by_id(state.ws, project_id)
     name = file.filename or f"annotations{(spec.extensions or ('',))[0]}"
     tmp = make_staging_dir(state.ws, "import-")
     try:
-        image_root = tmp / "images"
-        image_root.mkdir()
-        json_path = tmp / f"annotations{(spec.extensions or ('',))[0]}"
-        save_upload(file.file, json_path, name, state.settings.max_upload_bytes)
-        _stage_images(state, images or [], image_root)
-        try:
-            report = import_dataset(
-                state.ws,
-                project,
-                dataset,
-                json_path,
-                format=format,
-                image_root=image_root,
-                missing_media=missing_media,
-                author_id=user.id,
+        upload = tmp / "upload"
+        size = save_upload(file.file, upload, name, _archive_limit(state))
+        zipped = is_zip_file(upload)
+        if not zipped and size > state.settings.max_upload_bytes:
+            limit = state.settings.max_upload_bytes
+            raise UploadRefused(
+                413, f"file {name!r} is too large (over the limit of {limit} bytes)"
             )
-        except RecursionError:
-            raise UploadRefused(422, f"{spec.title} file {name!r} is nested too deeply") from None
-        except (ValueError, StoreError) as exc:
-            if "integer string conversion" in str(exc):
-                message = _huge_integer_message(json_path, spec.title, name)
-                raise UploadRefused(422, message) from None
-            message = str(exc).replace(str(json_path), f"{spec.title} file {name!r}")
-            message = message.replace(str(image_root), "the uploaded images")
-            raise UploadRefused(422, message) from None
+        uploaded_root = None
+        if images:
+            uploaded_root = tmp / "images"
+            uploaded_root.mkdir()
+            _stage_images(state, images, uploaded_root)
+        if zipped:
+            located = _unpack(state, spec, project, upload, tmp / "unpacked", name)
+            source, image_root = located.source, uploaded_root or located.image_root
+            shown = {
+                str(source): f"{spec.title} {source.relative_to(tmp / 'unpacked').as_posix()!r} "
+                f"in {name!r}",
+                str(image_root): f"the images of {name!r}",
+            }
+        elif spec.kind == "folder":
+            hint = _FOLDER_HINTS.get(format, "upload a zip of the folder")
+            raise UploadRefused(422, f"{spec.title} is a folder: {hint}")
+        else:
+            source = upload.rename(tmp / f"annotations{(spec.extensions or ('',))[0]}")
+            image_root = uploaded_root or tmp / "no-images"
+            shown = {str(source): f"{spec.title} file {name!r}", str(image_root): "the upload"}
+        if uploaded_root is not None:
+            shown[str(uploaded_root)] = "the uploaded images"
+        shown[str(tmp)] = "the upload"
+        options = {"missing_media": missing_media, "existing": existing, "author_id": user.id}
+        report = _import(state, project, dataset, source, spec, image_root, shown, name, options)
     finally:
         remove_tree(tmp)
     return ImportReportOut.model_validate(report)
+
+
+#: What to upload for a folder format (the browser sends a folder as a zip).
+_FOLDER_HINTS = {
+    "deeplabcut": "upload a zip of the project folder (config.yaml and labeled-data/ with "
+    "its CollectedData_*.csv or .h5 and the frames)",
+    "supervisely": "upload a zip of the project folder (meta.json and <dataset>/ann/, "
+    "<dataset>/img/)",
+}
+
+
+def _archive_limit(state: State) -> int:
+    """An uploaded zip may hold the images too: as large as a full image upload."""
+    settings = state.settings
+    return settings.max_upload_bytes * max(1, min(settings.max_files, 16))
+
+
+def _unpack(
+    state: State, spec: Any, project: Any, upload: Path, folder: Path, name: str
+) -> LocatedDataset:
+    """Unpack an uploaded zip, find the format's file and its images, check the images."""
+    settings = state.settings
+    try:
+        root = unpack_archive(
+            upload, folder, max_members=2 * settings.max_files + 64,
+            max_member_bytes=settings.max_upload_bytes, max_total_bytes=_archive_limit(state),
+        )  # fmt: skip
+        located = locate_dataset(root, spec.name, lambda path: _image_names(spec, path, project))
+    except ArchiveError as exc:
+        raise UploadRefused(422, f"{name!r}: {exc}") from None
+    except (ValueError, StoreError) as exc:
+        message = str(exc).replace(str(folder) + "/", "").replace(str(folder), name)
+        raise UploadRefused(422, f"{name!r}: {message}") from None
+    for path in sorted(located.image_root.rglob("*")):
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            shown = f"{name}:{path.relative_to(folder.parent).as_posix()}"
+            check_image_file(path, shown.replace(":unpacked/", ":"), settings.max_pixels)
+    return located
+
+
+def _image_names(spec: Any, path: Path, project: Any) -> list[str]:
+    return [labeled.image.file_name for labeled in spec.read(path, project.template).images]
+
+
+def _import(
+    state: State, project: Any, dataset: str, source: Path, spec: Any, image_root: Path,
+    shown: dict[str, str], name: str, options: dict[str, Any],
+) -> ImportReport:  # fmt: skip
+    """``import_dataset``, with its errors as 422 naming the upload, not the staging paths."""
+    from posekit.store.imports import MissingMediaError, import_dataset
+
+    try:
+        if image_root.is_dir():
+            # Images uploaded as photo.jpg for a file naming upload/18/photo.jpg.
+            link_by_base_name(image_root, _image_names(spec, source, project))
+        return import_dataset(
+            state.ws, project, dataset, source, format=spec.name, image_root=image_root,
+            **options,
+        )  # fmt: skip
+    except RecursionError:
+        raise UploadRefused(422, f"{spec.title} file {name!r} is nested too deeply") from None
+    except MissingMediaError as exc:
+        message = exc.describe(
+            "upload them with the file (or in its zip), upload them into the dataset first, "
+            "or import the annotations without the images (missing_media=register)"
+        )
+        raise UploadRefused(422, _shown(message, shown)) from None
+    except (ValueError, StoreError) as exc:
+        if "integer string conversion" in str(exc) and source.is_file():
+            raise UploadRefused(422, _huge_integer_message(source, spec.title, name)) from None
+        raise UploadRefused(422, _shown(str(exc), shown)) from None
+
+
+def _shown(message: str, shown: dict[str, str]) -> str:
+    """``message`` with the staging paths in it replaced by what the user uploaded."""
+    for path, words in sorted(shown.items(), key=lambda kv: -len(kv[0])):
+        message = message.replace(path, words)
+    return message
 
 
 def _huge_integer_message(path: Path, title: str, name: str) -> str:

@@ -1,8 +1,9 @@
-// Project list and project page (item grid, filters, export, auto-label job, upload).
+// Project list and project page (item grid, filters, export, import, auto-label job, upload).
 
 import { api } from "./api.js";
 import { openAutolabelDialog } from "./autolabel_dialog.js";
 import { clear, el, toast } from "./dom.js";
+import { openImportDialog } from "./import_dialog.js";
 import { assistControl } from "./model_choice.js";
 import { workflowSection } from "./queue.js";
 import { openTemplateEditor } from "./template_editor.js";
@@ -197,6 +198,22 @@ export async function renderProjectPage(root, project, opts) {
         "Review queue (lowest confidence first)",
       ),
       ...exportLinks(project, exportStatuses, formatTable),
+      el(
+        "button",
+        {
+          type: "button",
+          id: "import-button",
+          "data-needs": "manage",
+          title: "annotations from CVAT, Label Studio, Supervisely, SLEAP, DeepLabCut, COCO, PoseTrack",
+          // After an import the page behind the dialog is drawn again: new datasets,
+          // items and counts.
+          onclick: () =>
+            openImportDialog(project, formatTable, {
+              onImported: () => opts.go(`#/projects/${project.id}?filter=${filter}&t=${Date.now()}`),
+            }),
+        },
+        "Import annotations…",
+      ),
       el("label", { class: "button", id: "upload-button", "data-needs": "manage" }, "Upload images", files),
       el(
         "button",
