@@ -114,8 +114,11 @@ class Timing:
 
 
 def _time(name: str, dataset: PoseDataset, root: Path, best: Timing) -> None:
-    """One write and read of ``name``, kept in ``best`` where faster."""
+    """One write and read of ``name`` into a new place under ``root`` (as an export
+    into a new folder: deleting the previous round's 25k files just before makes the
+    file system's next creations several times slower), kept in ``best`` where faster."""
     spec = get_format(name)
+    root.mkdir(parents=True, exist_ok=True)
     target = _destination(root, name)
     if target.is_dir():
         shutil.rmtree(target)
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 dataset = datasets.get(case.dataset)
                 if dataset is None:
                     dataset = datasets[case.dataset] = case.dataset(args.instances)
-                _time(name, dataset, Path(tmp), timings[name])
+                _time(name, dataset, Path(tmp) / f"round{round_number + 1}", timings[name])
             print(f"  round {round_number + 1} of {args.repeat} done; {_load()}", flush=True)
     coco = timings["coco"]
     print("ratios: this format's time / COCO's, measured in this run (wall; CPU in brackets)")

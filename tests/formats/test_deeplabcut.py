@@ -143,6 +143,21 @@ def test_nan_is_not_labeled_and_multi_animal_tracks():
             r"row 1 \('../../x.png'\)",
         ),
         (MULTI_CSV.replace("mus2", "single"), "unique body parts"),
+        (
+            MULTI_CSV.replace("7.25,8", "1e300,8"),
+            r"row 2 \('labeled-data/cage/img013.png'\): a "
+            "value is beyond float32 range",
+        ),
+        # the first problem in row order (rows, then individuals) is the one reported
+        (
+            MULTI_CSV.replace("labeled-data,cage,img012.png", "..,..,x.png").replace(
+                "7.25,8", "7.25,"
+            ),
+            r"row 1 \('../../x.png'\)",
+        ),
+        (MULTI_CSV.replace("1.5,2.5", "1.5,").replace("img013", "img012"), "only one of x, y"),
+        (MULTI_CSV.replace("5,6,,,7.25,8,9,10", "1e300,6,,,7.25,8,9,"), r"row 2 .*float32 range"),
+        (MULTI_CSV.replace("5,6,,,7.25,8,9,10", "5,,,,1e300,8,9,10"), r"row 2 .*'snout' has only"),
     ],
 )
 def test_bad_tables_name_row_and_column(text: str, message: str):

@@ -14,6 +14,7 @@ from xml.etree.ElementTree import Element
 
 from posekit.core import Instance
 from posekit.dataset import ImageRecord, LabeledImage, PoseDataset, TrackRecord, VideoRecord
+from posekit.formats.cvat_fast import fast_collect
 from posekit.formats.cvat_meta import _layout, _read_meta
 from posekit.formats.cvat_read_tracks import _read_track, _track_frames
 from posekit.formats.cvat_shapes import _bulk_skeletons, _image_where, _shape_instance
@@ -62,9 +63,17 @@ def from_cvat(
 
 
 def _from_cvat(
-    xml: bytes | str | Element, skeleton: Skeleton | None, label: str | None, source: str
+    xml: bytes | str | Element,
+    skeleton: Skeleton | None,
+    label: str | None,
+    source: str,
+    *,
+    fast: bool = True,
 ) -> PoseDataset:
-    doc = _collect(xml, source)
+    # fast=False: always the full expat parse (tests compare the two)
+    doc = fast_collect(xml) if fast else None
+    if doc is None:
+        doc = _collect(xml, source)
     if doc.root_tag != "annotations":
         raise CvatFormatError(f"{source}: root element is <{doc.root_tag}>, expected <annotations>")
     meta = _read_meta(doc.meta, source)

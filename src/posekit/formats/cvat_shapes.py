@@ -6,12 +6,14 @@ one or, for the many skeletons of an images task, in bulk.
 from __future__ import annotations
 
 import warnings
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
 from posekit.core import Instance
+from posekit.formats.cvat_fast import skeleton_columns
 from posekit.formats.cvat_meta import _Layout
 from posekit.formats.cvat_xml import (
     _FLAGS,
@@ -111,10 +113,10 @@ def _image_where(source: str, attrs: dict[str, str], shape: _Shape) -> str:
 _DECIMAL_CHARACTERS = b"0123456789.,-+eE"
 
 
-def _decimals(joined: str) -> np.ndarray:
+def _decimals(joined: str | bytes) -> np.ndarray:
     """The numbers of ``"x,y,x,y..."`` as float(): C parsing (``np.fromstring``) when the
     text holds only plain decimals, where it reads each as ``float()`` does."""
-    raw = joined.encode("ascii", "replace")
+    raw = joined if isinstance(joined, bytes) else joined.encode("ascii", "replace")
     if raw and not raw.translate(None, _DECIMAL_CHARACTERS):
         with warnings.catch_warnings():
             warnings.simplefilter("error", DeprecationWarning)  # text it stops reading
@@ -124,11 +126,15 @@ def _decimals(joined: str) -> np.ndarray:
                 values = None
         if values is not None and values.shape[0] == raw.count(b",") + 1:
             return values
-    return np.array(joined.split(","), dtype=np.float64)
+    text = joined.decode("utf-8", "replace") if isinstance(joined, bytes) else joined
+    return np.array(text.split(","), dtype=np.float64)
 
 
-def _flags(values: list[str]) -> np.ndarray:
-    """CVAT's 0/1 flags (:data:`_FLAGS`) as a bool array (KeyError on another value)."""
+def _flags(values: list[str] | bytes) -> np.ndarray:
+    """CVAT's 0/1 flags (:data:`_FLAGS`) as a bool array (KeyError on another value);
+    bytes: one ``0``/``1`` byte per flag (the fast path's, checked by its grammar)."""
+    if isinstance(values, bytes):
+        return np.frombuffer(values, dtype=np.uint8) == ord("1")
     joined = "".join(values)
     if len(joined) == len(values) and not joined.encode("ascii", "replace").translate(None, b"01"):
         return np.frombuffer(joined.encode("ascii"), dtype=np.uint8) == ord("1")
@@ -154,14 +160,26 @@ def _bulk_skeletons(
     problem the shapes are read one by one so that the error names the element."""
     k = layout.skeleton.num_keypoints
     slots = layout.slots
-    points = [point for _, shape in owners for point in shape.points]
-    point_owner = np.repeat(
-        np.arange(len(owners), dtype=np.int64), [len(shape.points) for _, shape in owners]
-    )
-    point_slot = list(map(slots.get, _column(points, "label", "")))
-    texts = _column(points, "points", None)
-    outside = _column(points, "outside", "0")
-    occluded = _column(points, "occluded", "0")
+    columns = skeleton_columns([shape for _, shape in owners])
+    if columns is not None:  # the fast path's columns (bytes)
+        counts, labels, texts, outside_flags, occluded_flags = columns
+        byte_slots = {name.encode(): slot for name, slot in slots.items()}
+        slot = np.fromiter(map(byte_slots.get, labels, repeat(-1)), np.int64, len(labels))
+        complete = not (slot.size and slot.min() < 0)  # every label a node; texts all there
+        joined: bytes | str = b",".join(texts)
+        outside: list[str] | bytes = outside_flags
+        occluded: list[str] | bytes = occluded_flags
+    else:
+        points = [point for _, shape in owners for point in shape.points]
+        counts = [len(shape.points) for _, shape in owners]
+        point_slot = list(map(slots.get, _column(points, "label", "")))
+        texts = _column(points, "points", None)
+        complete = None not in point_slot and None not in texts
+        slot = np.asarray(point_slot if complete else [], dtype=np.int64)
+        outside = _column(points, "outside", "0")
+        occluded = _column(points, "occluded", "0")
+        joined = ""
+    point_owner = np.repeat(np.arange(len(owners), dtype=np.int64), counts)
 
     def slow() -> list[Instance]:
         found = [
@@ -175,20 +193,22 @@ def _bulk_skeletons(
     if m == 0:
         return [_new_instance(np.zeros((k, 2), np.float32), np.zeros(k, np.uint8),
                               _source(shape.attrs)) for _, shape in owners]  # fmt: skip
-    if None in point_slot or None in texts:
+    if not complete:
         slow()
-    joined = ",".join(texts)  # type: ignore[arg-type]
+    if columns is None:
+        joined = ",".join(texts)  # type: ignore[arg-type]
     try:
         values = _decimals(joined)
         out_flags = _flags(outside)
         occ_flags = _flags(occluded)
     except (KeyError, ValueError):
         slow()
-    if values.shape[0] != 2 * m or ";" in joined or not np.all(np.isfinite(values)):
+    semicolon = b";" if isinstance(joined, bytes) else ";"
+    if values.shape[0] != 2 * m or semicolon in joined or not np.all(np.isfinite(values)):
         slow()
     owner = point_owner
-    slot = np.asarray(point_slot, dtype=np.int64)
-    if np.unique(owner * k + slot).shape[0] != m:
+    # a node twice in one skeleton (np.unique costs 20x more than counting here)
+    if m and np.bincount(owner * k + slot, minlength=len(owners) * k).max() > 1:
         slow()
     keypoints = np.zeros((len(owners), k, 2), dtype=np.float32)
     visibility = np.zeros((len(owners), k), dtype=np.uint8)

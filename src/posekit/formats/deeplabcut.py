@@ -166,6 +166,20 @@ def from_deeplabcut(
                 if ind == individual:
                     cols[slot] = j
             by_individual.append((n, individual, cols.reshape(k, 2)))
+        # Every row and individual at once (the same values and checks as row by row)
+        count = len(table.index)
+        all_xy = np.empty((count, len(by_individual), k, 2), np.float64)
+        for n, _, cols in by_individual:
+            all_xy[:, n] = np.where(cols >= 0, table.values[:, np.maximum(cols, 0)], np.nan)
+        x_nan, y_nan = np.isnan(all_xy[..., 0]), np.isnan(all_xy[..., 1])
+        half = x_nan != y_nan  # (rows, individuals, keypoints)
+        labeled = ~x_nan
+        present = labeled.any(axis=2)
+        all_keypoints = np.where(labeled[..., None], all_xy, 0.0).astype(np.float32)
+        out_of_range = present & ~np.isfinite(all_keypoints).all(axis=(2, 3))
+        all_visibility = np.where(labeled, 2, 0).astype(np.uint8)
+        bad_rows = set(np.flatnonzero(half.any(axis=(1, 2)) | out_of_range.any(axis=1)).tolist())
+        present_rows = present.tolist()
         for r, path in enumerate(table.index):
             row_where = f"{where}: row {r + 1} ({path!r})"
             try:
@@ -175,9 +189,10 @@ def from_deeplabcut(
             if path in seen:
                 raise DeepLabCutFormatError(f"{row_where}: this frame is listed twice")
             seen.add(path)
-            parts = PurePosixPath(path).parts
+            pure = PurePosixPath(path)
+            parts = pure.parts
             folder = parts[-2] if len(parts) >= 2 else STILLS_FOLDER
-            match = _FRAME_RE.search(PurePosixPath(path).stem)
+            match = _FRAME_RE.search(pure.stem)
             frame = int(match.group(1)) if match else r
             size = sizes.get(path) or sizes.get(folder) or sizes.get(ANY_FOLDER) or (0, 0)
             video = videos.get(folder)
@@ -186,18 +201,19 @@ def from_deeplabcut(
                 if size == (0, 0):
                     log.warning("%s: frame size of %r unknown (recorded as 0x0)", source, folder)
             record = ImageRecord(path, int(size[0]), int(size[1]), video=folder, frame_index=frame)
-            values = table.values[r]
+            if r in bad_rows:
+                for n in range(len(by_individual)):
+                    found = np.flatnonzero(half[r, n])
+                    if found.size:
+                        raise DeepLabCutFormatError(
+                            f"{row_where}: {skeleton.keypoints[int(found[0])]!r} has only one "
+                            "of x, y"
+                        )
+                    if out_of_range[r, n]:
+                        raise DeepLabCutFormatError(f"{row_where}: a value is beyond float32 range")
             instances = []
-            for n, individual, cols in by_individual:
-                xy = np.where(cols >= 0, values[np.maximum(cols, 0)], np.nan)
-                x_nan, y_nan = np.isnan(xy[:, 0]), np.isnan(xy[:, 1])
-                half = np.flatnonzero(x_nan != y_nan)
-                if half.size:
-                    raise DeepLabCutFormatError(
-                        f"{row_where}: {skeleton.keypoints[int(half[0])]!r} has only one of x, y"
-                    )
-                labeled = ~x_nan
-                if not labeled.any():
+            for n, individual, _ in by_individual:
+                if not present_rows[r][n]:
                     continue
                 track_id = None
                 if table.individuals is not None:
@@ -211,13 +227,10 @@ def from_deeplabcut(
                             label=None if default and int(default.group(1)) == n else individual,
                         )
                     track.keyframes.add(frame)
-                keypoints = np.where(labeled[:, None], xy, 0.0).astype(np.float32)
-                if not np.isfinite(keypoints).all():
-                    raise DeepLabCutFormatError(f"{row_where}: a value is beyond float32 range")
-                # validated here (finite, 0/2 flags, zeros at unlabeled points): skip
+                # validated above (finite, 0/2 flags, zeros at unlabeled points): skip
                 # Instance's re-validation, which dominates big imports
                 instance = Instance.trusted(
-                    keypoints, np.where(labeled, 2, 0).astype(np.uint8), track_id=track_id
+                    all_keypoints[r, n], all_visibility[r, n], track_id=track_id
                 )
                 instances.append(instance)
             images.append(LabeledImage(record, instances))

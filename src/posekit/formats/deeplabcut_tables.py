@@ -115,7 +115,9 @@ def parse_collected_csv(text: str, *, source: str = "CollectedData CSV") -> Labe
     text = np.where(text == "", "nan", text)  # (a str array of 1-character cells widens)
     try:
         values = text.astype(np.float64)  # parses every cell in C
-        bad = ~np.isfinite(values) & (np.char.lower(text) != "nan")
+        bad = ~np.isfinite(values)
+        if bad.any():  # only those cells: lowercasing all of them costs as much as parsing
+            bad[bad] = np.char.lower(text[bad]) != "nan"
     except ValueError:
         values, bad = None, None
     if values is None or bad.any():

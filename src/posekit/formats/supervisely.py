@@ -71,6 +71,7 @@ from posekit.formats.supervisely_images import (
     _image_objects,
     _labeled_images,
 )
+from posekit.formats.supervisely_json import image_annotation_bytes
 from posekit.formats.supervisely_video import _read_video, _video_items
 from posekit.gc_pause import gc_paused
 from posekit.skeleton import Skeleton
@@ -186,6 +187,23 @@ def _load_json(path: Path) -> Any:
         raise SuperviselyFormatError(f"{path}: not valid JSON: {exc}") from None
 
 
+def _annotation_files(
+    dataset: PoseDataset, class_title: str | None
+) -> tuple[dict[str, Any], list[tuple[str, str, str, bytes]]]:
+    """``meta.json`` and ``(dataset folder, name, kind, file bytes)`` per annotation file:
+    :func:`to_supervisely`'s, with an images project's files rendered straight to bytes
+    (:mod:`~posekit.formats.supervisely_json`, the same bytes)."""
+    import orjson
+
+    skeleton = dataset.skeleton
+    title = class_title or skeleton.category or "person"
+    if dataset.videos or any(item.image.video is not None for item in dataset.images):
+        meta, items = to_supervisely(dataset, class_title=class_title)
+        return meta, [(i.dataset, i.name, i.kind, orjson.dumps(i.annotation)) for i in items]
+    files = image_annotation_bytes(dataset, title)
+    return meta_json(skeleton, title, "images"), [(d, n, "image", b) for d, n, b in files]
+
+
 def read_supervisely(
     path: str | os.PathLike[str],
     skeleton: Skeleton | None = None,
@@ -249,10 +267,8 @@ def write_supervisely(
         SuperviselyFormatError: see :func:`to_supervisely`, or a ``media`` file that
             does not exist; raised before anything is written.
     """
-    import orjson
-
     with gc_paused():
-        meta, items = to_supervisely(dataset, class_title=class_title)
+        meta, items = _annotation_files(dataset, class_title)
     for name, path in (media or {}).items():
         if not Path(path).is_file():
             raise SuperviselyFormatError(f"media {name!r}: file {path} does not exist")
@@ -260,26 +276,30 @@ def write_supervisely(
     root.mkdir(parents=True, exist_ok=True)
     sources: dict[tuple[str, str], str] = {}
     if media is not None:
-        for item in dataset.images:
-            if item.image.video is None:
-                sources[_split_name(item.image.file_name, "")] = item.image.file_name
+        for image in dataset.images:
+            if image.image.video is None:
+                sources[_split_name(image.image.file_name, "")] = image.image.file_name
         for video in dataset.videos:
             sources[_split_name(video.name, "")] = video.name
-    for folder in sorted({item.dataset for item in items}):
+    for folder in sorted({ds_name for ds_name, _, _, _ in items}):
         (root / folder / "ann").mkdir(parents=True, exist_ok=True)
 
-    def write_one(item: SuperviselyItem) -> None:
-        with open(os.path.join(root, item.dataset, "ann", item.name + ".json"), "wb") as handle:
-            handle.write(orjson.dumps(item.annotation))
+    def write_some(chunk: Sequence[tuple[str, str, str, bytes]]) -> None:
+        # a few large tasks, not one per file: submitting 25k futures costs more than
+        # the writes they wait on
+        for ds_name, name, _, payload in chunk:
+            with open(os.path.join(root, ds_name, "ann", name + ".json"), "wb") as handle:
+                handle.write(payload)
 
+    step = max(1, -(-len(items) // _IO_THREADS))
     with ThreadPoolExecutor(max_workers=_IO_THREADS) as pool:
-        list(pool.map(write_one, items))
-    for item in items:
-        original = sources.get((item.dataset, item.name))
+        list(pool.map(write_some, [items[i : i + step] for i in range(0, len(items), step)]))
+    for ds_name, name, kind, _ in items:
+        original = sources.get((ds_name, name))
         if media is not None and original is not None and original in media:
-            folder = root / item.dataset / ("video" if item.kind == "video" else "img")
+            folder = root / ds_name / ("video" if kind == "video" else "img")
             folder.mkdir(parents=True, exist_ok=True)
-            target = folder / item.name
+            target = folder / name
             if target.is_symlink() or target.exists():
                 target.unlink()
             if link:

@@ -68,7 +68,8 @@ def _bulk_graphs(
     enabled = np.array([v.get("disabled", False) is not True for v in values], dtype=bool)
     owner = np.repeat(np.arange(len(graphs), dtype=np.int64), counts)
     slot = np.asarray(slots, dtype=np.int64)
-    if np.unique(owner * k + slot).shape[0] != len(slots):
+    # a node twice in one object (np.unique costs 20x more than counting here)
+    if slots and np.bincount(owner * k + slot, minlength=len(graphs) * k).max() > 1:
         return slow()
     keypoints = np.zeros((len(graphs), k, 2), dtype=np.float32)
     visibility = np.zeros((len(graphs), k), dtype=np.uint8)
