@@ -312,8 +312,10 @@ def instances(draw, width: int, height: int, status: str, source: str):
         x1, x2 = sorted(draw(st.lists(st.floats(0, width, width=32), min_size=2, max_size=2)))
         y1, y2 = sorted(draw(st.lists(st.floats(0, height, width=32), min_size=2, max_size=2)))
         box = np.array([x1, y1, x2, y2])
+    # Label Studio carries a score per keypoint region: only labeled points have one,
+    # so an instance without any labeled point has no keypoint scores to carry.
     scores = None
-    if draw(st.booleans()):
+    if draw(st.booleans()) and vis.any():
         scores = np.where(
             vis > 0, draw(st.lists(st.floats(0, 1, width=32), min_size=k, max_size=k)), 0
         )
