@@ -6,7 +6,9 @@ moving textured content) in a temporary folder, then prints:
 * index build time (one demux pass, ``build_video_index``);
 * sequential decode speed (``Video.frames()``, RGB arrays out);
 * random access latency p50/p95 per frame (``Video.frame(i)`` at random indices in
-  random order, cache off: every read seeks to a keyframe and decodes forward);
+  random order, cache off: every read seeks to a keyframe and decodes forward), at
+  full size and decoded straight to 960x540 (``size=``), and from the seek proxy
+  (:mod:`posekit.store.video_proxies`, its build time and size printed);
 * peak RSS (VmHWM) of a fresh process streaming the whole clip, for two clip lengths:
   it should stay flat as the clip gets longer.
 
@@ -84,6 +86,22 @@ def peak_rss_streaming(path: Path) -> tuple[float, int]:
     return float(out[0]), int(out[1])
 
 
+def print_random_access(
+    label: str, video: object, targets: list[int], size: tuple[int, int] | None
+) -> None:
+    video.frame(0, size=size)
+    latencies = []
+    for i in targets:
+        start = time.perf_counter()
+        video.frame(i, size=size)
+        latencies.append((time.perf_counter() - start) * 1000)
+    p50, p95 = np.percentile(latencies, [50, 95])
+    print(
+        f"{label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(latencies):.1f} ms "
+        f"per frame ({len(targets)} reads, {video.seek_count} seeks)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -102,7 +120,9 @@ def main() -> None:
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}, PyAV {av.__version__} "
-        f"(libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))})"
+        f"(libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}); "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip_1080p.mp4"
@@ -130,20 +150,29 @@ def main() -> None:
         print(f"sequential decode: {count / elapsed:.1f} frames/s ({count} frames, RGB out)")
 
         rng = np.random.default_rng(0)
-        targets = rng.integers(0, index.frame_count, args.random_reads)
-        latencies = []
-        with open_video(clip, index=index, cache_frames=0) as video:
-            video.frame(0)
-            for i in targets:
-                start = time.perf_counter()
-                video.frame(int(i))
-                latencies.append((time.perf_counter() - start) * 1000)
-            seeks = video.seek_count
-        p50, p95 = np.percentile(latencies, [50, 95])
-        print(
-            f"random access: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(latencies):.1f} ms "
-            f"per frame ({args.random_reads} reads, {seeks} seeks)"
-        )
+        targets = [int(i) for i in rng.integers(0, index.frame_count, args.random_reads)]
+        for label, size in (("full-size RGB", None), ("960x540, decoded to size", (960, 540))):
+            with open_video(clip, index=index, cache_frames=0) as video:
+                print_random_access(f"random access, {label}", video, targets, size)
+
+        from posekit.skeleton import get_preset
+        from posekit.store import Workspace
+        from posekit.store.video_imports import import_video
+        from posekit.store.video_proxies import build_video_proxy, open_video_proxy
+
+        with Workspace(Path(tmp) / "ws") as ws:
+            project = ws.create_project("decode", get_preset("coco17"))
+            stored = import_video(ws, project, "clips", clip).video
+            start = time.perf_counter()
+            info = build_video_proxy(ws, stored)
+            built = time.perf_counter() - start
+            print(
+                f"seek proxy {info.width}x{info.height}: built in {built:.1f} s, "
+                f"{info.bytes / 1e6:.1f} MB ({info.bytes / clip.stat().st_size:.2f} of the clip, "
+                f"bound {info.bound_bytes / 1e6:.1f} MB)"
+            )
+            with open_video_proxy(ws, stored) as proxy:
+                print_random_access("random access, seek proxy", proxy, targets, None)
 
         with open_video(clip, index=index, cache_frames=0) as video:
             start = time.perf_counter()
@@ -152,6 +181,7 @@ def main() -> None:
             step = (time.perf_counter() - start) / 60 * 1000
         print(f"stepping frame(i+1): {step:.1f} ms per frame (decoder position reused)")
 
+        print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         rss, frames = peak_rss_streaming(clip)
         print(f"peak RSS streaming {args.seconds:g} s ({frames} frames): {rss:.0f} MiB")
         if args.long_seconds > 0:

@@ -113,6 +113,16 @@ def test_keyframes_interpolation_outside_split_merge(setup) -> None:
     clash = client.post(f"{base}/tracks/1/merge", json={"other_track_id": 4})
     assert clash.status_code == 422 and "frame(s) 2" in clash.json()["detail"]
 
+    # version 0: "the frame showed nothing stored"; a second such edit conflicts.
+    url = f"{base}/tracks/4/keyframes/9"
+    made = client.put(url, json={**pose_body(18, 25), "version": 0})
+    assert made.status_code == 200 and made.json()["version"] == 1
+    late = client.put(url, json={**pose_body(19, 25), "version": 0})
+    assert late.status_code == 409 and late.json()["current"]["id"] == made.json()["id"]
+    assert client.put(url, json={**pose_body(1, 1), "version": -1}).status_code == 422
+    track4 = [t for t in client.get(f"{base}/tracks").json() if t["track_id"] == 4]
+    assert track4[0]["keyframes"] == [2, 9]
+
 
 def test_propagate_forward(setup) -> None:
     client, _, vid = setup

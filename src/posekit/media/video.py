@@ -51,12 +51,24 @@ __all__ = [
     "open_frame_folder",
     "open_video",
     "orientation_from_display_matrix",
+    "scale_rgb",
 ]
 
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".webp"})
 DEFAULT_CACHE_FRAMES = 8
+
+
+def scale_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An ``(H, W, 3)`` RGB frame scaled down to ``size`` = ``(width, height)`` (area
+    average, Pillow's box filter)."""
+    from PIL import Image
+
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    picture = Image.fromarray(np.ascontiguousarray(image))
+    return np.asarray(picture.resize(tuple(size), Image.Resampling.BOX), dtype=np.uint8)
 
 
 class Video:
@@ -102,7 +114,7 @@ class Video:
         self.rotation = int(rotation)
         self.index = index
         self.seek_count = 0
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[int | tuple[int, int, int], np.ndarray] = OrderedDict()
         self._cache_frames = max(0, int(cache_frames))
         self._closed = False
 
@@ -148,23 +160,48 @@ class Video:
             )
         return i
 
-    def frame(self, i: int) -> np.ndarray:
+    def _check_size(self, size: tuple[int, int] | None) -> tuple[int, int] | None:
+        """``size`` as ``(width, height)`` ints, None for the frame's own size."""
+        if size is None:
+            return None
+        try:
+            width, height = (int(v) for v in size)
+        except (TypeError, ValueError):
+            raise TypeError(f"size must be (width, height), got {size!r}") from None
+        if not (1 <= width <= self.width and 1 <= height <= self.height):
+            raise ValueError(
+                f"{self.path}: size {width}x{height} must be between 1x1 and the frame's "
+                f"{self.width}x{self.height} (frames are only scaled down)"
+            )
+        return None if (width, height) == (self.width, self.height) else (width, height)
+
+    def frame(self, i: int, *, size: tuple[int, int] | None = None) -> np.ndarray:
         """Frame ``i`` as a read-only ``(H, W, 3) uint8`` RGB array (negative from the end).
+
+        Args:
+            i: The frame index.
+            size: ``(width, height)`` to scale the frame down to (e.g. the size a view
+                draws it at). Video files convert only this frame, straight to that
+                size (no full-size RGB frame is made); the frames decoded on the way
+                to it are never converted.
 
         Raises:
             FrameIndexError: ``i`` is not a readable frame (out of range, or past damage).
             VideoError: The frame cannot be decoded; the message names the file.
+            ValueError: ``size`` is larger than the frame.
         """
         self._check_open()
         i = self._check_frame(i)
-        cached = self._cache.get(i)
+        scaled = self._check_size(size)
+        key: int | tuple[int, int, int] = i if scaled is None else (i, *scaled)
+        cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(i)
+            self._cache.move_to_end(key)
             return cached
-        image = self._decode(i)
+        image = self._decode(i) if scaled is None else self._decode_scaled(i, scaled)
         image.flags.writeable = False
         if self._cache_frames:
-            self._cache[i] = image
+            self._cache[key] = image
             while len(self._cache) > self._cache_frames:
                 self._cache.popitem(last=False)
         return image
@@ -173,15 +210,21 @@ class Video:
         return self.frame(i)
 
     def frames(
-        self, start: int = 0, stop: int | None = None, step: int = 1
+        self,
+        start: int = 0,
+        stop: int | None = None,
+        step: int = 1,
+        *,
+        size: tuple[int, int] | None = None,
     ) -> Iterator[np.ndarray]:
         """Stream frames ``start, start + step, ...`` below ``stop`` (default: the end).
 
         Decodes forward without caching (memory does not grow with length) and
         independently of :meth:`frame`'s decoder. Frames are the same pixels as
-        :meth:`frame` gives for the same index.
+        :meth:`frame` gives for the same index (and ``size``).
         """
         self._check_open()
+        scaled = self._check_size(size)
         if step < 1:
             raise ValueError(f"step must be at least 1, got {step}")
         stop = self.frame_count if stop is None else min(int(stop), self.frame_count)
@@ -190,7 +233,9 @@ class Video:
             raise ValueError(f"start must be >= 0, got {start}")
         if start >= stop:
             return iter(())
-        return self._iterate(start, stop, step)
+        if scaled is None:
+            return self._iterate(start, stop, step)
+        return self._iterate_scaled(start, stop, step, scaled)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.frames()
@@ -199,8 +244,18 @@ class Video:
     def _decode(self, i: int) -> np.ndarray:
         raise NotImplementedError
 
+    def _decode_scaled(self, i: int, size: tuple[int, int]) -> np.ndarray:
+        """Frame ``i`` at ``size``; backends that can decode to a size override this."""
+        return scale_rgb(self._decode(i), size)
+
     def _iterate(self, start: int, stop: int, step: int) -> Iterator[np.ndarray]:
         raise NotImplementedError
+
+    def _iterate_scaled(
+        self, start: int, stop: int, step: int, size: tuple[int, int]
+    ) -> Iterator[np.ndarray]:
+        """:meth:`_iterate` at ``size``; backends that can decode to a size override it."""
+        return (scale_rgb(image, size) for image in self._iterate(start, stop, step))
 
     def close(self) -> None:
         """Release the decoder and the cache; further reads raise :class:`VideoError`."""

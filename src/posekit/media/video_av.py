@@ -246,10 +246,17 @@ class AvVideo(Video):
         self._threads = threads
         self._decoder = _Decoder(path, index, threads)
 
-    def _to_rgb(self, frame: Any) -> np.ndarray:
+    def _to_rgb(self, frame: Any, size: tuple[int, int] | None = None) -> np.ndarray:
+        """The decoded frame as upright RGB; ``size``: (width, height) after rotation,
+        converted and scaled in one swscale pass (area filter), not from a full-size
+        RGB frame."""
         options: dict[str, Any] = {"format": "rgb24"}
-        if (frame.width, frame.height) != (self._index.coded_width, self._index.coded_height):
-            options.update(width=self._index.coded_width, height=self._index.coded_height)
+        width, height = self._index.coded_width, self._index.coded_height
+        if size is not None:
+            width, height = size[::-1] if self._index.rotation in (90, 270) else size
+            options["interpolation"] = "AREA"
+        if (frame.width, frame.height) != (width, height):
+            options.update(width=width, height=height)
         if frame.colorspace == _AV_COLORSPACE_BT709:
             options["src_colorspace"] = "ITU709"
         image = frame.to_ndarray(**options)
@@ -281,12 +288,21 @@ class AvVideo(Video):
         self._decoder, frame = self._read_or_retry(self._decoder, i)
         return self._to_rgb(frame)
 
+    def _decode_scaled(self, i: int, size: tuple[int, int]) -> np.ndarray:
+        self._decoder, frame = self._read_or_retry(self._decoder, i)
+        return self._to_rgb(frame, size)
+
     def _iterate(self, start: int, stop: int, step: int) -> Iterator[np.ndarray]:
+        return self._iterate_scaled(start, stop, step, None)
+
+    def _iterate_scaled(
+        self, start: int, stop: int, step: int, size: tuple[int, int] | None
+    ) -> Iterator[np.ndarray]:
         decoder = _Decoder(self.path, self._index, self._threads)
         try:
             for i in range(start, stop, step):
                 decoder, frame = self._read_or_retry(decoder, i, count=False)
-                yield self._to_rgb(frame)
+                yield self._to_rgb(frame, size)
         finally:
             decoder.close()
 

@@ -151,6 +151,11 @@ def create_app(settings: Settings | None = None, *, storage: MediaStorage | None
         try:
             yield
         finally:
+            # The video frame service (routes/video.py creates it on first use): its
+            # proxy builder is cancelled (nothing half-written), its decoders closed.
+            frames = getattr(app.state, "posekit_video_frames", None)
+            if frames is not None:
+                frames.close()
             state.close()
 
     app = FastAPI(

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1)
     login_failure_window_s: float = Field(900.0, gt=0)
     login_link_ttl_s: float = Field(3600.0, gt=0)
+    # Seek proxies (posekit.store.video_proxies): a display-only copy of each video
+    # whose longer side exceeds this, built in the background; 0 builds none.
+    video_proxy_side: int = Field(960, ge=0, le=4096)
 
     @field_validator("model_dirs", mode="before")
     @classmethod

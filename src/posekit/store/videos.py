@@ -124,6 +124,7 @@ class VideoOperations:
     """The video part of :class:`posekit.store.Workspace` (mixed into it)."""
 
     if TYPE_CHECKING:
+        root: Path
         media_root: Path
 
         def transaction(self) -> Iterator[Connection]: ...
@@ -276,10 +277,14 @@ class VideoOperations:
                 raise NotFoundError(f"video {video_id} does not exist")
 
     def delete_video(self, video: StoredVideo | int) -> None:
-        """Delete a video with its frame items, their instances and its tracks (the
-        stored file stays until its project is deleted: other rows may share it)."""
+        """Delete a video with its frame items, their instances and its tracks, and its
+        seek proxies unless another video has the same content (the stored file stays
+        until its project is deleted: other rows may share it)."""
         video_id = self._video_id(video)
         with self.transaction() as conn:
+            sha256 = conn.execute(
+                select(VideoRow.sha256).where(VideoRow.id == video_id)
+            ).scalar_one_or_none()
             item_ids = select(ItemRow.id).where(ItemRow.video_id == video_id)
             conn.execute(delete(InstanceRow).where(InstanceRow.item_id.in_(item_ids)))
             conn.execute(delete(InstanceVersionRow).where(InstanceVersionRow.item_id.in_(item_ids)))
@@ -287,6 +292,14 @@ class VideoOperations:
             conn.execute(delete(TrackRow).where(TrackRow.video_id == video_id))
             if conn.execute(delete(VideoRow).where(VideoRow.id == video_id)).rowcount == 0:
                 raise NotFoundError(f"video {video_id} does not exist")
+            shared = sha256 is not None and (
+                conn.execute(select(VideoRow.id).where(VideoRow.sha256 == sha256).limit(1)).first()
+                is not None
+            )
+        if not shared:
+            from posekit.store.video_proxies import remove_video_proxies
+
+            remove_video_proxies(self.root, sha256 or f"video-{video_id}")
 
     def clear_video_predictions(
         self, video: StoredVideo | int, *, author_id: int | None = None

@@ -3,9 +3,10 @@ timeline thumbnails, tracks, the instances a frame shows (stored or interpolated
 keyframe / outside edits, split / merge, and "propagate forward N frames".
 
 Frames are decoded on demand from the stored video (frame-exact seeking through the
-stored index); the last decoded frames of each open video and the last encoded JPEGs
-are kept in memory, both bounded. Every edit is one library call
-(:mod:`posekit.store.tracks`) in one transaction.
+stored index), straight to the size the view asks for, or from the video's seek proxy
+once it is built (:mod:`posekit.server.video_frames`, :mod:`posekit.store.video_proxies`);
+open decoders and encoded JPEGs are kept in memory, both bounded. Every edit is one
+library call (:mod:`posekit.store.tracks`) in one transaction.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections import OrderedDict
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -24,17 +24,12 @@ from posekit.server.auth import CurrentUser
 from posekit.server.authz import Permission, allow
 from posekit.server.deps import State, errors
 from posekit.server.schemas import InstanceFields, InstanceIn, InstanceOut
+from posekit.server.video_frames import VideoFrames, proxy_side, scaled_size
 from posekit.store.tracks import FrameInstance, TrackInfo
 from posekit.store.videos import StoredVideo
 
 router = APIRouter(prefix="/api/videos", tags=["videos"])
 
-#: Open videos kept (each holds a decoder and its own small decoded-frame cache).
-MAX_OPEN_VIDEOS = 4
-#: Decoded frames kept per open video (1080p RGB: 6 MB each).
-FRAMES_PER_VIDEO = 8
-#: Encoded JPEGs kept (frames and thumbnails), across videos.
-MAX_JPEGS = 256
 #: Frames propagation may run in one request.
 MAX_PROPAGATE = 300
 
@@ -42,6 +37,19 @@ _JPEG = {200: {"content": {"image/jpeg": {}}, "description": "JPEG"}, **errors(4
 
 
 # ------------------------------------------------------------------ schemas
+class ProxyOut(BaseModel):
+    """The video's seek proxy: a small, quickly seekable copy at the view's size that
+    serves frames asked for at or below its size (display only; the original serves
+    exports, auto-labeling and larger views)."""
+
+    state: Literal["missing", "queued", "building", "ready", "failed"]
+    width: int
+    height: int
+    bytes: int = Field(description="disk use when ready")
+    bound_bytes: int = Field(description="the most it can take on disk (capped bit rate)")
+    error: str | None = None
+
+
 class VideoOut(BaseModel):
     """A stored video. ``timestamps`` (seconds per frame) only with ``?timestamps=true``."""
 
@@ -56,6 +64,9 @@ class VideoOut(BaseModel):
     height: int
     rotation: int = Field(description="degrees clockwise applied to show frames upright")
     status: str = Field(description="new, predicted or reviewed")
+    proxy: ProxyOut | None = Field(
+        None, description="seek proxy (``?proxy=true``; null: the video needs none)"
+    )
     timestamps: list[float] | None = None
 
 
@@ -85,10 +96,15 @@ class FrameInstanceOut(InstanceFields):
 
 
 class KeyframeIn(InstanceIn):
-    """The instance a person set on a frame; ``version``: the stored instance's version
-    as read (omit when the frame showed an interpolated instance)."""
+    """The instance a person set on a frame, with the version it was edited from."""
 
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(
+        None,
+        ge=0,
+        description="the stored instance's version as read; 0: the frame showed an "
+        "interpolated instance (409 with current if one has been stored since); omitted: "
+        "overwrite",
+    )
 
 
 class OutsideIn(BaseModel):
@@ -151,60 +167,11 @@ def _track_out(track: TrackInfo) -> TrackOut:
 
 
 def _video_out(video: StoredVideo) -> VideoOut:
-    fields = set(VideoOut.model_fields) - {"timestamps"}
+    fields = set(VideoOut.model_fields) - {"timestamps", "proxy"}
     return VideoOut.model_validate({name: getattr(video, name) for name in fields})
 
 
-# ------------------------------------------------------------------ frame cache
-class VideoFrames:
-    """Open videos (LRU, bounded) and encoded JPEGs (LRU, bounded), thread-safe."""
-
-    def __init__(self) -> None:
-        self._videos: OrderedDict[int, tuple[Any, threading.Lock]] = OrderedDict()
-        self._jpegs: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _video(self, ws: Any, video: StoredVideo) -> tuple[Any, threading.Lock]:
-        with self._lock:
-            entry = self._videos.get(video.id)
-            if entry is not None:
-                self._videos.move_to_end(video.id)
-                return entry
-            entry = (ws.open_video(video, cache_frames=FRAMES_PER_VIDEO), threading.Lock())
-            self._videos[video.id] = entry
-            while len(self._videos) > MAX_OPEN_VIDEOS:
-                _, (old, old_lock) = self._videos.popitem(last=False)
-                with old_lock:
-                    old.close()
-            return entry
-
-    def frame(self, ws: Any, video: StoredVideo, index: int) -> np.ndarray:
-        opened, lock = self._video(ws, video)
-        with lock:
-            return opened.frame(index)
-
-    def jpeg(self, key: tuple[Any, ...], make: Any) -> bytes:
-        with self._lock:
-            data = self._jpegs.get(key)
-            if data is not None:
-                self._jpegs.move_to_end(key)
-                return data
-        data = make()
-        with self._lock:
-            self._jpegs[key] = data
-            while len(self._jpegs) > MAX_JPEGS:
-                self._jpegs.popitem(last=False)
-        return data
-
-    def close(self) -> None:
-        with self._lock:
-            for opened, lock in self._videos.values():
-                with lock:
-                    opened.close()
-            self._videos.clear()
-            self._jpegs.clear()
-
-
+# ------------------------------------------------------------------ frames
 _frames_lock = threading.Lock()
 
 
@@ -216,22 +183,34 @@ def _frames(request: Request) -> VideoFrames:
         return frames
 
 
-def _encode(image: np.ndarray, quality: int, max_side: int | None = None) -> bytes:
+def _encode(image: np.ndarray, quality: int) -> bytes:
     from PIL import Image
 
-    picture = Image.fromarray(np.asarray(image))
-    if max_side is not None and max(picture.size) >= 2 * max_side:
-        # A whole factor (box filter): several times faster than resampling a 1080p
-        # frame, and never smaller than the view draws it.
-        picture = picture.reduce(max(picture.size) // max_side)
     buffer = io.BytesIO()
-    picture.save(buffer, "JPEG", quality=quality)
+    Image.fromarray(np.asarray(image)).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 
-def _decoded(request: Request, state: Any, video: StoredVideo, index: int) -> np.ndarray:
+def _proxy_for(request: Request, state: Any, video: StoredVideo, max_side: int | None) -> Any:
+    """The ready proxy that serves frames for ``max_side`` (None: the original does)."""
+    if max_side is None or video.media_path is None:
+        return None
+    proxy = _frames(request).ready_proxy(state.ws, video, proxy_side(state.settings))
+    return proxy if proxy is not None and max(proxy.width, proxy.height) >= max_side else None
+
+
+def _decoded(
+    request: Request,
+    state: Any,
+    video: StoredVideo,
+    index: int,
+    max_side: int | None = None,
+    proxy: Any = None,
+) -> np.ndarray:
+    """Frame ``index`` scaled for ``max_side`` (see :func:`scaled_size`), from ``proxy``
+    when given (a :class:`~posekit.store.video_proxies.ProxyInfo`)."""
     from posekit.media import ImageError, load_image
-    from posekit.media.video import VideoError
+    from posekit.media.video import VideoError, scale_rgb
 
     index = video.check_frame(index)
     try:
@@ -241,8 +220,18 @@ def _decoded(request: Request, state: Any, video: StoredVideo, index: int) -> np
             item = state.ws.frame_item(video, index, create=False)
             if item.media_path is None:
                 raise HTTPException(404, f"video {video.id}: frame {index} has no stored image")
-            return load_image(state.media_source(item.media_path))
-        return _frames(request).frame(state.ws, video, index)
+            image = load_image(state.media_source(item.media_path))
+            size = scaled_size(image.shape[1], image.shape[0], max_side)
+            return scale_rgb(image, size)
+        frames = _frames(request)
+        if proxy is not None:
+            size = scaled_size(proxy.width, proxy.height, max_side)
+            side = proxy_side(state.settings)
+            image = frames.proxy_frame(state.ws, video, index, side, size)
+            if image is not None:
+                return image
+        size = scaled_size(video.width, video.height, max_side)
+        return frames.frame(state.ws, video, index, size)
     except (VideoError, ImageError) as exc:
         raise HTTPException(422, str(exc)) from None
 
@@ -272,12 +261,19 @@ def list_videos(state: State, project_id: int = Query(...)) -> list[VideoOut]:
     responses=errors(404),
     dependencies=[allow(Permission.VIEW)],
 )
-def get_video(video_id: int, state: State, timestamps: bool = False) -> VideoOut:
-    """A video's metadata (frame rate, frame count, duration, size, rotation)."""
+def get_video(
+    video_id: int, request: Request, state: State, timestamps: bool = False, proxy: bool = False
+) -> VideoOut:
+    """A video's metadata (frame rate, frame count, duration, size, rotation); with
+    ``proxy``, its seek proxy's state, and a missing proxy is queued for building
+    (the editor asks so when it opens the video)."""
     video = state.ws.get_video(video_id)
     out = _video_out(video)
     if timestamps:
         out.timestamps = [float(t) for t in video.timestamps()]
+    if proxy:
+        found = _frames(request).proxy(state.ws, video, proxy_side(state.settings))
+        out.proxy = None if found is None else ProxyOut.model_validate(found)
     return out
 
 
@@ -299,22 +295,30 @@ def get_frame(
 ) -> Response:
     """Frame ``frame_index`` as a JPEG (exact frame, rotation applied). With ``max_side``,
     scaled down by the largest whole factor that keeps its longer side at least
-    ``max_side`` pixels. ``Server-Timing`` tells the time spent decoding (``decode``)
-    and scaling + encoding (``encode``); ``cache`` when the JPEG was cached."""
+    ``max_side`` pixels, from the video's seek proxy once it is ready and at least that
+    large (then the picture is the proxy's size, scaled likewise). ``Server-Timing``
+    tells the time spent decoding and scaling (``decode``) and encoding the JPEG
+    (``encode``), and ``proxy`` when the proxy served it; ``cache`` when the JPEG was
+    cached."""
     video = state.ws.get_video(video_id)
-    etag = f'"{video.sha256 or video.id}-{frame_index}-q{quality}-m{max_side or 0}"'
+    proxy = _proxy_for(request, state, video, max_side)
+    source = "p" if proxy is not None else "o"
+    etag = f'"{video.sha256 or video.id}-{frame_index}-q{quality}-m{max_side or 0}-{source}"'
     timing: list[str] = []
 
     def make() -> bytes:
         started = time.perf_counter()
-        image = _decoded(request, state, video, frame_index)
+        image = _decoded(request, state, video, frame_index, max_side, proxy)
         decoded = time.perf_counter()
-        data = _encode(image, quality, max_side)
+        data = _encode(image, quality)
         timing.append(f"decode;dur={(decoded - started) * 1000:.1f}")
         timing.append(f"encode;dur={(time.perf_counter() - decoded) * 1000:.1f}")
+        if proxy is not None:
+            timing.append("proxy")
         return data
 
-    data = _frames(request).jpeg((video.id, frame_index, quality, max_side), make)
+    key = (video.id, frame_index, quality, max_side, source)
+    data = _frames(request).jpeg(key, make)
     response = _jpeg_response(request, state, data, etag)
     response.headers["Server-Timing"] = ", ".join(timing) or "cache;desc=hit"
     return response
@@ -349,12 +353,13 @@ def get_thumbnails(
         before = np.searchsorted(keyframes, indices, side="right") - 1
         indices = keyframes[np.maximum(before, 0)].astype(int).tolist()
     width = max(1, round(height * video.width / max(video.height, 1)))
+    proxy = _proxy_for(request, state, video, max(width, height))
 
     def make() -> bytes:
         strip = Image.new("RGB", (width * len(indices), height))
         for n, index in enumerate(indices):
-            picture = Image.fromarray(np.asarray(_decoded(request, state, video, index)))
-            strip.paste(picture.resize((width, height)), (n * width, 0))
+            image = _decoded(request, state, video, index, max(width, height), proxy)
+            strip.paste(Image.fromarray(np.asarray(image)).resize((width, height)), (n * width, 0))
         buffer = io.BytesIO()
         strip.save(buffer, "JPEG", quality=75)
         return buffer.getvalue()

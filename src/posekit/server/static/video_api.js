@@ -30,7 +30,8 @@ const base = (vid) => `/api/videos/${vid}`;
 
 export const videoApi = {
   list: (pid) => call("GET", `/api/videos?project_id=${pid}`),
-  video: (vid) => call("GET", `${base(vid)}?timestamps=true`),
+  /** A video's metadata; asking for its seek proxy's state queues a missing one's build. */
+  video: (vid) => call("GET", `${base(vid)}?timestamps=true&proxy=true`),
   /** Frame i's JPEG; `maxSide`: scaled down to fit (the view's size), `quality`: JPEG quality. */
   frameUrl: (vid, i, { maxSide = null, quality = null } = {}) => {
     const q = new URLSearchParams();

@@ -57,7 +57,12 @@ export class VideoView {
     this.build();
     const v = this.video;
     // The server scales frames down to the canvas' pixels (none for small videos).
-    const side = Math.max(this.canvas.width, this.canvas.height);
+    // Where the canvas has more pixels than the video's seek proxy (a high-DPI
+    // screen), frames are asked for at the proxy's size, never below the CSS size:
+    // a cold seek then decodes a few small frames instead of up to a GOP of big ones.
+    let side = Math.max(this.canvas.width, this.canvas.height);
+    const proxy = v.proxy && v.proxy.state !== "failed" ? Math.max(v.proxy.width, v.proxy.height) : null;
+    if (proxy) side = Math.min(side, Math.max(proxy, this.cssW, this.cssH));
     const maxSide = side < Math.max(v.width, v.height) ? side : null;
     // localStorage "posekit.videoPrefetch" = "off": fetch only the frames shown (slow links).
     const prefetch = window.localStorage.getItem("posekit.videoPrefetch") !== "off";
@@ -110,6 +115,7 @@ export class VideoView {
         this.copyPrevious().catch((e) => this.fail(e)),
       ),
       button("vv-mirror", "Mirror M", "Swap left/right labels of the selected instance (M)", () => this.mirror()),
+      button("vv-reject", "Reject X", "Reject the selected prediction, or all predictions of this frame (X)", () => this.reject()),
       button("vv-undo", "Undo", "Ctrl+Z", () => this.undo()),
       button("vv-redo", "Redo", "Ctrl+Shift+Z", () => this.redo()),
       button("vv-outside", "Outside", "End the selected track's segment on this frame", () => this.outside()),
@@ -458,6 +464,7 @@ export class VideoView {
     else if (k === "v") this.cycleVisibility(this.selectedPairs());
     else if (k === "m") this.mirror();
     else if (k === "y") this.accept();
+    else if (k === "x" || k === "n") this.reject();
     else if (k === "Delete" || k === "Backspace") this.deleteActive();
     else if (k === "Escape") this.clearSelection();
     else handled = false;
