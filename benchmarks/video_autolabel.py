@@ -1,19 +1,20 @@
-"""Tracked auto-labeling of video: tracks, throughput vs the image path, jitter, memory.
+"""Tracked auto-labeling of video: tracks, throughput vs the image path, jitter.
 
-Prints, for each sample video (``../shared/data``): frames, tracks (the dancer of
-``dance.mp4`` must stay one track), ms per frame of tracked prediction
-(``predict_video``: decode + detect + pose + track) against the image path on the same
-frames written as JPEG files (``predict_files``: JPEG decode + detect + pose), and the
-jitter (``video_jitter``: mean frame-to-frame keypoint acceleration per person size)
-of the raw tracks and after One Euro and Savitzky-Golay smoothing.
+Prints, for each sample video (``../shared/data``): frames and tracks of a whole-video
+``predict_video`` (the dancer of ``dance.mp4`` must stay one track), the jitter
+(``video_jitter``: mean frame-to-frame keypoint acceleration per person size) of the
+raw tracks and after One Euro and Savitzky-Golay smoothing, what the video path adds
+measured on its own (H.264 decode vs JPEG decode, tracking), then the throughput of the
+video path (``run_pipeline`` over ``VideoFrameSource`` into a ``TrackingSink``: decode
++ detect + pose + track) against the image path (``predict_files`` on the same frames
+written as JPEG files: JPEG decode + detect + pose), in ``--rounds`` alternating rounds
+in one process, best of each, and their ratio (target: at most 1.10).
 
-Memory: generates low-motion 1080p H.264 clips of ``--minutes`` (a person photo
-drifting slowly over a static background), auto-labels each in a fresh workspace in a
-fresh process (store path, ``--every`` sampling) and prints that process's peak RSS,
-so the trend with length can be read (it should stay flat).
+Memory (``--minutes``, kept for the old figures): store auto-label of generated 1080p
+clips; ``benchmarks/video_memory.py`` is the full memory benchmark.
 
-Run: ``python benchmarks/video_autolabel.py [--frames 100] [--minutes 1 3] [--every 30]``.
-Prints figures; asserts nothing.
+Run: ``python benchmarks/video_autolabel.py [--frames 60] [--rounds 3] [--videos dance.mp4]
+[--no-whole] [--smoothing none one-euro]``. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -38,76 +39,128 @@ VIDEOS = [
 ]
 
 
-def _tracked(path: Path, frames: int | None, detector, pose, skeleton) -> None:
+def _paths(path: Path, frames: int, rounds: int, smoothing: str, detector, pose, skeleton):
+    """Video path vs image path on the same first ``frames`` frames, in alternating
+    rounds (image, video, image, video...); returns per-round seconds of each."""
     from PIL import Image
 
     from posekit.media.video import open_video
     from posekit.pipeline.options import AutolabelOptions
     from posekit.pipeline.predict_files import predict_files
-    from posekit.pipeline.video import predict_video
-    from posekit.tracking import smooth_video, video_jitter
+    from posekit.pipeline.run import run_pipeline
+    from posekit.pipeline.video import TrackingSink, VideoFrameSource, make_tracker
 
-    with open_video(path) as video:
-        n = video.frame_count if frames is None else min(frames, video.frame_count)
-        options = AutolabelOptions()
-        started = time.perf_counter()
-        result = predict_video(video, detector, pose, skeleton, options)
-        tracked_s = time.perf_counter() - started
-        by_frame = {li.image.frame_index: li.instances for li in result.dataset.images}
-        with tempfile.TemporaryDirectory() as tmp:
-            for i, frame in enumerate(video.frames(0, n)):
-                Image.fromarray(frame).save(Path(tmp) / f"{i:06d}.jpg", quality=95)
-            started = time.perf_counter()
-            predict_files([tmp], skeleton, pose, detector)
-            image_s = time.perf_counter() - started
-        # Tracked throughput on the same first n frames (re-run on them only).
-        from posekit.pipeline.run import run_pipeline
-        from posekit.pipeline.video import TrackingSink, VideoFrameSource, make_tracker
+    options = AutolabelOptions(smoothing=smoothing)
+    times: dict[str, list[float]] = {"image": [], "video": [], "image_cpu": [], "video_cpu": []}
+    with open_video(path) as video, tempfile.TemporaryDirectory() as tmp:
+        n = min(frames, video.frame_count)
+        for i, frame in enumerate(video.frames(0, n)):
+            Image.fromarray(frame).save(Path(tmp) / f"{i:06d}.jpg", quality=95)
+        for _ in range(rounds):
+            started, cpu = time.perf_counter(), time.process_time()
+            predict_files([tmp], skeleton, pose, detector, options=options)
+            times["image"].append(time.perf_counter() - started)
+            times["image_cpu"].append(time.process_time() - cpu)
+            sink = TrackingSink(
+                make_tracker(skeleton, options), frame_count=n, on_frame=lambda f, i: None,
+                smoothing=smoothing, fps=video.fps, timestamps=video.timestamps,
+            )  # fmt: skip
+            started, cpu = time.perf_counter(), time.process_time()
+            run_pipeline(VideoFrameSource(video, stop=n), sink, detector, pose, skeleton, options)
+            sink.flush()
+            times["video"].append(time.perf_counter() - started)
+            times["video_cpu"].append(time.process_time() - cpu)
+    return n, times
 
-        sink = TrackingSink(
-            make_tracker(skeleton, options), frame_count=n, on_frame=lambda f, i: None
-        )
-        started = time.perf_counter()
-        run_pipeline(VideoFrameSource(video, stop=n), sink, detector, pose, skeleton, options)
-        tracked_n_s = time.perf_counter() - started
-        fps = video.fps
-        # What the video path adds to the models, measured on its own (load-independent):
-        # decoding the frames and tracking the predictions again.
+
+def _overheads(path: Path, by_frame: dict, skeleton) -> tuple[float, float, float]:
+    """What the video path adds to the models, measured on its own: H.264 decode vs
+    JPEG decode of the same frames (ms/frame), and tracking + One Euro (ms/frame)."""
+    from PIL import Image
+
+    from posekit.media.image import load_image
+    from posekit.media.video import open_video
+    from posekit.pipeline.options import AutolabelOptions
+    from posekit.pipeline.video import TrackingSink, make_tracker
+
+    with open_video(path) as video, tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         for _ in video.frames():
             pass
         decode_ms = 1000 * (time.perf_counter() - started) / video.frame_count
-        replay = TrackingSink(
-            make_tracker(skeleton, options),
-            frame_count=video.frame_count,
-            on_frame=lambda f, i: None,
-        )
+        files = []
+        for i, frame in enumerate(video.frames(0, min(60, video.frame_count))):
+            files.append(Path(tmp) / f"{i:06d}.jpg")
+            Image.fromarray(frame).save(files[-1], quality=95)
         started = time.perf_counter()
-        for f in sorted(by_frame):
-            replay.put(f, None, [i.copy(track_id=None) for i in by_frame[f]])
-        replay.flush()
-        track_ms = 1000 * (time.perf_counter() - started) / max(len(by_frame), 1)
-    raw = video_jitter(by_frame)
-    euro = video_jitter(smooth_video(by_frame, method="one_euro", fps=fps))
-    savgol = video_jitter(smooth_video(by_frame, method="savgol"))
-    lengths = {}
-    for labeled in result.dataset.images:
-        for inst in labeled.instances:
-            lengths[inst.track_id] = lengths.get(inst.track_id, 0) + 1
-    print(
-        f"{path.name}: {len(by_frame)} frames, {result.tracks} tracks "
-        f"(frames per track: {sorted(lengths.values(), reverse=True)[:8]}), "
-        f"whole video {1000 * tracked_s / max(len(by_frame), 1):.1f} ms/frame"
-    )
-    print(
-        f"  first {n} frames: tracked video path {1000 * tracked_n_s / n:.1f} ms/frame, "
-        f"image path (JPEG files) {1000 * image_s / n:.1f} ms/frame, "
-        f"ratio {tracked_n_s / image_s:.2f}"
-    )
-    print(f"  jitter: raw {raw:.4f}, one-euro {euro:.4f}, savgol {savgol:.4f} (per person size)")
-    print(
-        f"  video-path overhead: decode {decode_ms:.2f} ms/frame, tracking {track_ms:.2f} ms/frame"
-    )
+        for file in files:
+            load_image(file)
+        jpeg_ms = 1000 * (time.perf_counter() - started) / len(files)
+        fps, stamps = video.fps, video.timestamps
+    options = AutolabelOptions(smoothing="one-euro")
+    replay = TrackingSink(
+        make_tracker(skeleton, options), frame_count=max(by_frame) + 1,
+        on_frame=lambda f, i: None, smoothing="one-euro", fps=fps, timestamps=stamps,
+    )  # fmt: skip
+    started = time.perf_counter()
+    for f in sorted(by_frame):
+        replay.put(f, None, [i.copy(track_id=None) for i in by_frame[f]])
+    replay.flush()
+    track_ms = 1000 * (time.perf_counter() - started) / max(len(by_frame), 1)
+    return decode_ms, jpeg_ms, track_ms
+
+
+def _tracked(path: Path, args, detector, pose, skeleton) -> None:
+    from posekit.pipeline.options import AutolabelOptions
+    from posekit.pipeline.video import predict_video
+    from posekit.tracking import smooth_video, video_jitter
+
+    if not args.no_whole:
+        started = time.perf_counter()
+        result = predict_video(path, detector, pose, skeleton, AutolabelOptions())
+        tracked_s = time.perf_counter() - started
+        by_frame = {li.image.frame_index: li.instances for li in result.dataset.images}
+        lengths: dict = {}
+        for labeled in result.dataset.images:
+            for inst in labeled.instances:
+                lengths[inst.track_id] = lengths.get(inst.track_id, 0) + 1
+        print(
+            f"{path.name}: {len(by_frame)} frames, {result.tracks} tracks "
+            f"(frames per track: {sorted(lengths.values(), reverse=True)[:8]}), "
+            f"whole video {1000 * tracked_s / max(len(by_frame), 1):.1f} ms/frame "
+            f"(load {os.getloadavg()[0]:.1f})"
+        )
+        fps = result.dataset.videos[0].fps
+        raw = video_jitter(by_frame)
+        euro = video_jitter(smooth_video(by_frame, method="one_euro", fps=fps))
+        savgol = video_jitter(smooth_video(by_frame, method="savgol"))
+        print(
+            f"  jitter: raw {raw:.4f}, one-euro {euro:.4f}, savgol {savgol:.4f} (per person size)"
+        )
+        decode_ms, jpeg_ms, track_ms = _overheads(path, by_frame, skeleton)
+        print(
+            f"  on its own: H.264 decode {decode_ms:.2f} ms/frame (JPEG decode {jpeg_ms:.2f}), "
+            f"tracking + One Euro {track_ms:.2f} ms/frame"
+        )
+    else:
+        print(f"{path.name}:")
+    for smoothing in args.smoothing:
+        n, times = _paths(path, args.frames, args.rounds, smoothing, detector, pose, skeleton)
+        image, video = min(times["image"]), min(times["video"])
+        image_cpu, video_cpu = min(times["image_cpu"]), min(times["video_cpu"])
+        rounds = ", ".join(
+            f"{1000 * i / n:.0f}/{1000 * v / n:.0f}"
+            for i, v in zip(times["image"], times["video"], strict=True)
+        )
+        print(
+            f"  first {n} frames, smoothing {smoothing}: image path {1000 * image / n:.1f}, "
+            f"video path {1000 * video / n:.1f} ms/frame (best of {args.rounds}); "
+            f"ratio video/image {video / image:.3f}; CPU time {1000 * image_cpu / n:.1f} vs "
+            f"{1000 * video_cpu / n:.1f} ms/frame, ratio {video_cpu / image_cpu:.3f} "
+            f"(rounds image/video wall ms: {rounds}; "
+            f"load {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
 
 
 def _make_clip(path: Path, seconds: float) -> None:
@@ -153,8 +206,16 @@ def _memory_child(clip: str, every: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--frames", type=int, default=100, help="frames for the path comparison")
-    parser.add_argument("--minutes", type=float, nargs="*", default=[1.0, 3.0])
+    parser.add_argument("--frames", type=int, default=60, help="frames for the path comparison")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per path")
+    parser.add_argument(
+        "--smoothing", nargs="+", default=["none"], help="smoothing of the video path runs"
+    )
+    parser.add_argument(
+        "--no-whole", action="store_true", help="skip the whole-video tracks/jitter runs"
+    )
+    parser.add_argument("--videos", nargs="*", help="only the sample videos with these names")
+    parser.add_argument("--minutes", type=float, nargs="*", default=[])
     parser.add_argument("--every", type=int, default=30, help="sampling of the memory runs")
     parser.add_argument("--skip-tracked", action="store_true")
     parser.add_argument(
@@ -170,6 +231,11 @@ def main() -> None:
     print(
         f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; models: blazepose + blazepose"
     )
+    from posekit.pipeline.allocator import limit_heap_growth
+
+    # What the video path sets (process-wide, so the image path runs with it too; its
+    # own cost is in posekit/pipeline/allocator.py's docstring).
+    print(f"glibc mmap threshold fixed: {limit_heap_growth()}")
     if not args.skip_tracked:
         from posekit import get_preset
         from posekit.models.registry import create_detector, create_pose_estimator
@@ -177,8 +243,10 @@ def main() -> None:
         detector, pose = create_detector("blazepose"), create_pose_estimator("blazepose")
         try:
             for path in VIDEOS:
+                if args.videos and path.name not in args.videos:
+                    continue
                 if path.is_file():
-                    _tracked(path, args.frames, detector, pose, get_preset("coco17"))
+                    _tracked(path, args, detector, pose, get_preset("coco17"))
                 else:
                     print(f"{path}: missing, skipped")
         finally:

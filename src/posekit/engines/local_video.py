@@ -26,7 +26,7 @@ from posekit.store.videos import StoredVideo
 if TYPE_CHECKING:
     from posekit.models.base import Detector, PoseEstimator
 
-__all__ = ["FRAMES_PER_WRITE", "autolabel_videos", "propagate", "videos_to_label"]
+__all__ = ["FRAMES_PER_WRITE", "FrameWriter", "autolabel_videos", "propagate", "videos_to_label"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def autolabel_videos(
     total = sum(-(-v.frame_count // options.every) for v in videos)
     done_before = 0
     for video in videos:
-        writer = _FrameWriter(ws, video, pose.name, options.overwrite, report)
+        writer = FrameWriter(ws, video, pose.name, options.overwrite, report)
         on_frame = writer.put
 
         def video_progress(done: int, _total: int | None, base: int = done_before) -> None:
@@ -100,7 +100,7 @@ def autolabel_videos(
         )  # fmt: skip
 
 
-class _FrameWriter:
+class FrameWriter:
     """Buffers finished frames and writes them, :data:`FRAMES_PER_WRITE` at a time."""
 
     def __init__(

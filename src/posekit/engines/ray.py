@@ -24,10 +24,14 @@ root is the driver's ``ws.media_root`` unless ``POSEKIT_MEDIA_ROOT`` is set in t
 workers' environment (a shared filesystem mounted elsewhere on the workers).
 Object storage comes with the store's storage interface.
 
-Video (to come with the video store): a video's frames must stay on one worker
-when tracking runs, so the work unit will be one video (one row, one block) and
-the worker will run the pipeline over its frames; the row layout and the driver
-loop below do not change.
+Videos: a video's frames stay on one worker (tracking needs them in order), so a
+video is one work unit (one row, one block): :class:`VideoWorker` runs
+:func:`posekit.pipeline.video.run_tracked` over it, the local engine's code, and
+streams its finished frames back in chunks; the driver writes them as the local
+engine does (:class:`posekit.engines.local_video.FrameWriter`), then the tracks'
+outside marks, and sets the video's status to ``predicted``. A video whose worker
+died is run again from its start (frames that already came back are not written
+twice); a video that cannot be read is reported in the failures.
 
 Ray is imported only when this engine runs; install it with ``pip install
 'posekit[ray]'``.
@@ -41,14 +45,22 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
 from posekit.engines.local import PredictionWriter, items_to_label
-from posekit.engines.local_video import videos_to_label
-from posekit.engines.ray_worker import MEDIA_ROOT_ENV, ModelFactory, PoseWorker, decode_instances
+from posekit.engines.local_video import FrameWriter, videos_to_label
+from posekit.engines.ray_worker import (
+    MEDIA_ROOT_ENV,
+    ModelFactory,
+    PoseWorker,
+    VideoWorker,
+    decode_instances,
+)
 from posekit.engines.report import AutolabelReport
 from posekit.pipeline.options import AutolabelOptions
 from posekit.pipeline.run import ProgressCallback
 from posekit.store import Item, Project, Workspace
+from posekit.store.videos import StoredVideo
 
 __all__ = [
     "MEDIA_ROOT_ENV",
@@ -56,6 +68,7 @@ __all__ = [
     "ModelFactory",
     "PoseWorker",
     "RayEngineError",
+    "VideoWorker",
     "autolabel",
 ]
 
@@ -64,7 +77,10 @@ log = logging.getLogger(__name__)
 #: Times a batch is retried after its worker died (a new worker takes it each time).
 TASK_RETRIES = 2
 
-_VIDEO_REASON = "videos are not labeled by the Ray engine yet: use --engine local"
+_VIDEO_LOST_REASON = (
+    "no result from the Ray workers for this video (a worker died on it more than "
+    f"{TASK_RETRIES} times, or the pipeline failed; see the Ray logs)"
+)
 _POISON_REASON = (
     "a model worker died on this item {attempts} times (poison item); not retried further"
 )
@@ -201,6 +217,110 @@ class _Run:
             self.progress(len(self.done), self.total)
 
 
+def _video_rows(videos: Sequence[StoredVideo]) -> list[dict[str, Any]]:
+    """One row per video (see :class:`VideoWorker`)."""
+    return [
+        {
+            "video_id": v.id,
+            "media_path": v.media_path or "",
+            "kind": v.kind,
+            "fps": float(v.fps),
+            "index": orjson.dumps(v.decode_index).decode() if v.decode_index else "",
+        }
+        for v in videos
+    ]
+
+
+def _run_videos(
+    ray: Any,
+    ws: Workspace,
+    videos: Sequence[StoredVideo],
+    options: AutolabelOptions,
+    worker_args: dict[str, Any],
+    report: AutolabelReport,
+    progress: Callable[[int], None],
+    should_stop: Callable[[], bool] | None,
+) -> set[str]:
+    """Tracked labeling of ``videos`` on the worker pool, written here; returns the
+    workers' devices."""
+    data = ray.data
+    dataset = data.from_items(_video_rows(videos), override_num_blocks=len(videos))
+    context = dataset.context
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    context.max_errored_blocks = -1  # a video that keeps failing is reported, see below
+    results = dataset.map_batches(
+        VideoWorker,
+        batch_size=1,
+        batch_format="numpy",
+        compute=data.ActorPoolStrategy(size=options.workers),
+        num_gpus=options.gpus_per_worker or None,
+        fn_constructor_kwargs=worker_args,
+        max_restarts=-1,
+        max_task_retries=TASK_RETRIES,
+    )
+    by_id = {v.id: v for v in videos}
+    writers: dict[int, FrameWriter] = {}
+    seen: dict[int, set[int]] = {}
+    finished: set[int] = set()
+    devices: set[str] = set()
+    batches = iter(results.iter_batches(batch_size=None, batch_format="numpy"))
+    try:
+        for batch in batches:
+            if should_stop is not None and should_stop():
+                report.cancelled = True
+                log.info("ray autolabel stopped on request")
+                break
+            for video_id, frame, blob, end, info, device in zip(
+                batch["video_id"], batch["frame_index"], batch["instances"], batch["end"],
+                batch["info"], batch["device"],
+            ):  # fmt: skip
+                vid = int(video_id)
+                devices.add(str(device))
+                video = by_id[vid]
+                if vid not in writers:
+                    writers[vid] = FrameWriter(ws, video, options.pose, options.overwrite, report)
+                    seen[vid] = set()
+                if not end:
+                    if int(frame) not in seen[vid]:  # a rerun video sends its frames again
+                        seen[vid].add(int(frame))
+                        writers[vid].put(int(frame), decode_instances(bytes(blob)))
+                    continue
+                if vid in finished:
+                    continue
+                finished.add(vid)
+                writers[vid].write()
+                _finish_video(ws, video, orjson.loads(str(info)), report)
+            progress(sum(len(f) for f in seen.values()))
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+        for vid, writer in writers.items():
+            if vid not in finished:
+                writer.write()  # what came back stays; the video stays "new" for a rerun
+    if not report.cancelled:
+        for video in videos:
+            if video.id not in finished:
+                report.failures.append((video.file_name, _VIDEO_LOST_REASON))
+    return devices
+
+
+def _finish_video(
+    ws: Workspace, video: StoredVideo, info: dict[str, Any], report: AutolabelReport
+) -> None:
+    if info["error"]:
+        report.failures.append((video.file_name, info["error"]))
+        return
+    report.failures.extend(
+        (f"{video.file_name} frame {frame}", reason) for frame, reason in info["failures"]
+    )
+    outside = {int(t): marks for t, marks in info["outside"].items()}
+    ws.write_frame_predictions(video, {}, replace=False, outside=outside)
+    ws.set_video_status(video, "predicted")
+    log.info("ray autolabel video %s: %d sampled frames", video.file_name, info["total"])
+
+
 def autolabel(
     ws: Workspace,
     project: Project | str,
@@ -254,14 +374,11 @@ def autolabel(
     todo, report.skipped = items_to_label(ws, project, options)
     videos, skipped_videos = videos_to_label(ws, project, options)
     report.skipped += skipped_videos
-    for video in videos:
-        # Room kept: one video will be one work unit on one worker (tracking needs
-        # its frames in order); until then videos are the local engine's.
-        report.failures.append((video.file_name, _VIDEO_REASON))
     writer = PredictionWriter(
         ws, todo, options.pose, options.replaces_predictions, report, author_id=author_id
     )
-    if not todo:  # nothing to label: no cluster to start or join
+    video_total = sum(-(-v.frame_count // options.every) for v in videos)
+    if not todo and not videos:  # nothing to label: no cluster to start or join
         report.elapsed = time.perf_counter() - start
         return report
     started_here = not ray.is_initialized()
@@ -275,7 +392,8 @@ def autolabel(
             "model_factory": model_factory,
             "before_batch": before_batch,
         }
-        run = _Run(ray, options, worker_args, writer, report, len(todo), progress, should_stop)
+        total = len(todo) + video_total
+        run = _Run(ray, options, worker_args, writer, report, total, progress, should_stop)
         log.info(
             "ray autolabel %s: %d items to label (%d skipped), %d workers x %g GPUs, cluster %s",
             project.name,
@@ -287,7 +405,7 @@ def autolabel(
         )
         _check_capacity(ray, options)
         if progress is not None:
-            progress(0, len(todo))
+            progress(0, total)
         run.run(todo, options.batch_size)
         lost = [item for item in todo if item.id not in run.done]
         if lost and not report.cancelled:
@@ -301,8 +419,18 @@ def autolabel(
             for item in lost:
                 writer.fail(item.id, _POISON_REASON.format(attempts=attempts))
             if lost and progress is not None:
-                progress(len(run.done) + len(lost), len(todo))
+                progress(len(run.done) + len(lost), total)
         writer.flush()
+        if videos and not report.cancelled:
+            images_done = len(run.done) + len(lost)
+
+            def video_progress(frames: int) -> None:
+                if progress is not None:
+                    progress(images_done + min(video_total, -(-frames // options.every)), total)
+
+            run.devices |= _run_videos(
+                ray, ws, videos, options, worker_args, report, video_progress, should_stop
+            )
         report.device = ", ".join(sorted(run.devices)) or "no worker answered"
         report.device += f" ({options.workers} Ray workers)"
     finally:

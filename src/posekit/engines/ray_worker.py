@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Hashable, Sequence
 from functools import partial
 from pathlib import Path
@@ -24,12 +26,23 @@ from posekit.pipeline.options import AutolabelOptions
 from posekit.pipeline.run import FrameError, WorkUnit, models_device, run_pipeline
 from posekit.skeleton import Skeleton
 
-__all__ = ["MEDIA_ROOT_ENV", "ModelFactory", "PoseWorker", "decode_instances", "encode_instances"]
+__all__ = [
+    "FRAMES_PER_BATCH",
+    "MEDIA_ROOT_ENV",
+    "ModelFactory",
+    "PoseWorker",
+    "VideoWorker",
+    "decode_instances",
+    "encode_instances",
+]
 
 log = logging.getLogger(__name__)
 
 #: Environment variable naming, on the workers, where the workspace's media folder is.
 MEDIA_ROOT_ENV = "POSEKIT_MEDIA_ROOT"
+
+#: Finished frames of a video a :class:`VideoWorker` sends back per output batch.
+FRAMES_PER_BATCH = 64
 
 #: ``factory() -> (detector or None, pose estimator)``, called once in each worker.
 ModelFactory = Callable[[], "tuple[Detector | None, PoseEstimator]"]
@@ -184,3 +197,106 @@ class PoseWorker:
         return encode_instances(
             [i if i.source.startswith("model:") else i.copy(source=source) for i in instances]
         )
+
+
+class VideoWorker(PoseWorker):
+    """The Ray Data callable class for videos: one input row is one whole video
+    (tracking needs its frames in order, on one worker).
+
+    Input columns: ``video_id``, ``media_path`` (the file, or the frame folder, under
+    the media root), ``kind`` (``"file"`` or ``"frames"``), ``fps``, ``index`` (the
+    stored decode index as JSON, ``""`` for frame folders). It runs
+    :func:`posekit.pipeline.video.run_tracked`, the local engine's code, and yields
+    the finished frames as they come (the pipeline runs in a thread of the worker),
+    :data:`FRAMES_PER_BATCH` per output batch, so memory on the worker does not grow
+    with the video's length; then one row with
+    ``end`` true: ``info`` holds, as JSON, the outside marks, the frame failures, the
+    sampled frames processed and ``error`` (the video could not be read). Columns:
+    ``video_id``, ``frame_index``, ``instances`` (:func:`encode_instances`), ``end``,
+    ``info``, ``device``.
+    """
+
+    def __call__(self, batch: dict[str, np.ndarray]):  # type: ignore[override]
+        for n in range(len(batch["video_id"])):
+            yield from self._video(
+                int(batch["video_id"][n]),
+                str(batch["media_path"][n]),
+                str(batch["kind"][n]),
+                float(batch["fps"][n]),
+                str(batch["index"][n]),
+            )
+
+    def _video(self, video_id: int, media_path: str, kind: str, fps: float, index: str):
+        from posekit.media.video import open_frame_folder, open_video
+        from posekit.pipeline.video import run_tracked
+
+        info: dict[str, Any] = {"outside": {}, "failures": [], "total": 0, "error": ""}
+        if self.before_batch is not None:
+            self.before_batch([video_id])
+        try:
+            path = self.media_root / safe_relative_name(media_path)
+            if kind == "frames":
+                opened = open_frame_folder(path, fps)
+            else:
+                opened = open_video(path, index=orjson.loads(index) if index else None)
+        except Exception as exc:  # reported for this video; the worker goes on
+            info["error"] = str(exc)
+            yield self._rows(video_id, [], info)
+            return
+        # The pipeline runs in a thread and hands finished frames over in chunks through
+        # a small queue (it waits while the driver is behind), so this generator streams.
+        chunks: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=4)
+
+        def produce() -> None:
+            chunk: list[tuple[int, bytes]] = []
+
+            def on_frame(frame_index: int, instances: list[Instance]) -> None:
+                chunk.append((frame_index, self._encode(instances)))
+                if len(chunk) >= FRAMES_PER_BATCH:
+                    chunks.put(("frames", list(chunk)))
+                    chunk.clear()
+
+            try:
+                summary, sink = run_tracked(
+                    opened, self.detector, self.pose, self.template, self.options, on_frame
+                )
+                chunks.put(("frames", list(chunk)))
+                chunks.put(("end", (summary, sink)))
+            except BaseException as exc:  # handed to the generator, raised there
+                chunks.put(("error", exc))
+
+        thread = threading.Thread(target=produce, name="posekit-video", daemon=True)
+        thread.start()
+        try:
+            while True:
+                kind_of, value = chunks.get()
+                if kind_of == "frames":
+                    if value:
+                        yield self._rows(video_id, value, None)
+                    continue
+                if kind_of == "error":
+                    raise value
+                summary, sink = value
+                break
+        finally:
+            thread.join()
+            opened.close()
+        info["outside"] = {str(t): marks for t, marks in sink.close_tracks().items()}
+        info["failures"] = [[int(f), str(reason)] for f, reason in summary.failures]
+        info["total"] = int(summary.total)
+        yield self._rows(video_id, [], info)
+
+    def _rows(
+        self, video_id: int, frames: list[tuple[int, bytes]], info: dict[str, Any] | None
+    ) -> dict[str, np.ndarray]:
+        count = len(frames) + (info is not None)
+        return {
+            "video_id": np.full(count, video_id, np.int64),
+            "frame_index": np.asarray([f for f, _ in frames] + [-1] * (info is not None), np.int64),
+            "instances": np.asarray([b for _, b in frames] + [b""] * (info is not None), object),
+            "end": np.asarray([False] * len(frames) + [True] * (info is not None), bool),
+            "info": np.asarray(
+                [""] * len(frames) + [orjson.dumps(info).decode()] * (info is not None), object
+            ),
+            "device": np.asarray([self.device] * count, object),
+        }

@@ -41,6 +41,7 @@ import numpy as np
 
 from posekit.core import Detections, Instance, box_from_keypoints
 from posekit.dataset import ImageRecord, LabeledImage, PoseDataset, TrackRecord, VideoRecord
+from posekit.pipeline.allocator import limit_heap_growth
 from posekit.pipeline.options import AutolabelOptions
 from posekit.pipeline.run import (
     FrameError,
@@ -307,7 +308,11 @@ def run_tracked(
 
     Returns the pipeline summary and the sink (``close_tracks()`` gives the outside
     marks, ``tracks`` the track ids).
+
+    Fixes glibc's mmap threshold first (:func:`posekit.pipeline.allocator.limit_heap_growth`),
+    so that freed frames go back to the system and memory stays flat with length.
     """
+    limit_heap_growth()
     sink = TrackingSink(
         tracker or make_tracker(template, options),
         frame_count=video.frame_count,

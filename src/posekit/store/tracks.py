@@ -23,10 +23,9 @@ an export writes them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from posekit.core import Instance
 from posekit.store.codec import decode_instance, instance_columns
@@ -40,6 +39,12 @@ from posekit.store.history import (
 from posekit.store.instances import settle_item_statuses
 from posekit.store.records import record_from_row
 from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, TrackRow, VideoRow, utcnow
+from posekit.store.track_records import (
+    FrameInstance,
+    TrackInfo,
+    is_keyframe_clause,
+    is_keyframe_row,
+)
 from posekit.store.videos import StoredVideo, VideoOperations
 
 if TYPE_CHECKING:
@@ -47,74 +52,6 @@ if TYPE_CHECKING:
     from posekit.store.records import InstanceRecord
 
 __all__ = ["FrameInstance", "TrackInfo", "TrackOperations", "is_keyframe_clause"]
-
-
-def is_keyframe_clause() -> Any:
-    """SQL condition: the instance row is a keyframe (see the module docstring)."""
-    return and_(
-        InstanceRow.status != "rejected",
-        or_(
-            InstanceRow.keyframe.is_(True),
-            InstanceRow.status == "accepted",
-            InstanceRow.source == "manual",
-        ),
-    )
-
-
-def _is_keyframe(row: Any) -> bool:
-    return row.status != "rejected" and (
-        bool(row.keyframe) or row.status == "accepted" or row.source == "manual"
-    )
-
-
-@dataclass(frozen=True)
-class TrackInfo:
-    """One track of a video.
-
-    Attributes:
-        track_id: The ``Instance.track_id`` of its instances.
-        keyframes: Frames with a keyframe instance, ascending.
-        frames: Frames with any stored instance (keyframe or prediction), ascending.
-        outside: Frames where a segment of the track ends, ascending.
-    """
-
-    video_id: int
-    track_id: int
-    label: str | None
-    keyframes: tuple[int, ...]
-    frames: tuple[int, ...]
-    outside: tuple[int, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "video_id": self.video_id,
-            "track_id": self.track_id,
-            "label": self.label,
-            "keyframes": list(self.keyframes),
-            "frames": list(self.frames),
-            "outside": list(self.outside),
-        }
-
-
-@dataclass(frozen=True, eq=False)
-class FrameInstance:
-    """An instance shown on a frame: stored (``instance_id``/``version`` set) or
-    interpolated from the track's keyframes (``previous_keyframe``/``next_keyframe``)."""
-
-    frame_index: int
-    instance: Instance
-    track_id: int | None
-    keyframe: bool
-    stored: bool
-    instance_id: int | None = None
-    version: int | None = None
-    previous_keyframe: int | None = None
-    next_keyframe: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def interpolated(self) -> bool:
-        return not self.stored
 
 
 class TrackOperations(VideoOperations):
@@ -189,7 +126,7 @@ class TrackOperations(VideoOperations):
             )
             for row in conn.execute(query):
                 frames.setdefault(int(row.track_id), set()).add(int(row.frame_index))
-                if _is_keyframe(row):
+                if is_keyframe_row(row):
                     keys.setdefault(int(row.track_id), set()).add(int(row.frame_index))
         out = []
         for track_id in sorted(set(rows) | set(frames)):
@@ -217,7 +154,7 @@ class TrackOperations(VideoOperations):
         video_id = self._video_id(video)
         with self._read() as conn:
             rows = self._instance_rows(conn, video_id, track_id=int(track_id))
-        return {int(r.frame_index): decode_instance(r) for r in rows if _is_keyframe(r)}
+        return {int(r.frame_index): decode_instance(r) for r in rows if is_keyframe_row(r)}
 
     def frame_view(self, video: StoredVideo | int, frame_index: int) -> list[FrameInstance]:
         """What frame ``frame_index`` shows: its stored instances, then one interpolated
@@ -239,12 +176,12 @@ class TrackOperations(VideoOperations):
                 out.append(
                     FrameInstance(
                         frame_index, decode_instance(inst_row), inst_row.track_id,
-                        _is_keyframe(inst_row), True, inst_row.id, inst_row.version,
+                        is_keyframe_row(inst_row), True, inst_row.id, inst_row.version,
                     )
                 )  # fmt: skip
                 if inst_row.track_id is not None:
                     present.add(int(inst_row.track_id))
-            if inst_row.track_id is not None and _is_keyframe(inst_row):
+            if inst_row.track_id is not None and is_keyframe_row(inst_row):
                 track = keyframes.setdefault(int(inst_row.track_id), {})
                 track.setdefault(int(row.frame_index), decode_instance(inst_row))
         for track_id in sorted(keyframes):
@@ -337,8 +274,14 @@ class TrackOperations(VideoOperations):
         (editing an interpolated frame). The instance is stored ``accepted`` with the
         keyframe flag, ``track_id`` set; an outside mark on that frame is removed.
 
+        ``expected_version``: the stored instance's version as read; ``0`` says "the
+        frame showed nothing stored for this track" (an interpolated frame), refused
+        when an instance has been stored there since; None overwrites whatever is there.
+
         Raises:
-            StaleVersionError: ``expected_version`` differs from the stored one.
+            StaleVersionError: ``expected_version`` differs from the stored one (for
+                ``0``: an instance is stored there).
+            NotFoundError: A version was given, but nothing is stored there (deleted).
             StoreError: Out-of-range frame, or the instance does not fit the template.
         """
         video_id = self._video_id(video)
@@ -355,6 +298,13 @@ class TrackOperations(VideoOperations):
             rows = self._instance_rows(conn, video_id, track_id=track_id, frame=frame_index)
             values = {**instance_columns(inst), "keyframe": True, "author_id": author_id}
             now = utcnow()
+            if rows and expected_version is not None and int(expected_version) == 0:
+                raise StaleVersionError(rows[0].id, 0, record_from_row(rows[0]))
+            if not rows and expected_version:  # read once, deleted since
+                raise NotFoundError(
+                    f"video {video_id} frame {frame_index}: track {track_id} has no stored "
+                    f"instance there any more (version {int(expected_version)} was read)"
+                )
             if rows:
                 current = rows[0]
                 wanted = current.version if expected_version is None else int(expected_version)

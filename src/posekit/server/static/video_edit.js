@@ -7,7 +7,14 @@
 // saving: a record is stored as its track's keyframe on its frame (PUT
 // .../tracks/{t}/keyframes/{frame}, with its version once stored), and a record
 // taken back to its interpolated state (undo of the first edit) deletes that
-// keyframe again. Undo and redo first go to the frame of the step.
+// keyframe again; if the frame was an outside mark of the track before the record was
+// made there (C on an outside frame), the mark is set again, so undo restores the
+// outside state. X rejects stored instances (a prediction a person says is wrong):
+// their status becomes "rejected" (PUT /api/instances/{id}, with its version), the frame
+// no longer shows them, and undo sets the status back. A save carries exactly what it
+// expects to overwrite: the version of the stored instance it was read from, or 0 when
+// it showed an interpolated frame (a keyframe stored there meanwhile is then a 409
+// conflict, resolved like any other). Undo and redo first go to the frame of the step.
 // Methods are mixed into VideoView (see video_view.js).
 
 import { api } from "./api.js";
@@ -64,6 +71,7 @@ export class VideoEditMethods {
       deleted: false,
       interpolated: Boolean(inst.interpolated),
       keyframe: Boolean(inst.keyframe),
+      savedStatus: inst.interpolated ? null : inst.status,
     });
   }
 
@@ -79,15 +87,20 @@ export class VideoEditMethods {
     const keeps = (r) => r.dirty || r.conflict || r.savedSeq > seq;
     for (const inst of instances) {
       const tracked = inst.track_id !== null && inst.track_id !== undefined;
+      // A rejected record stays itself (the frame shows the track's interpolation in
+      // its place): undo of the rejection needs its id and version.
       let rec = mine.find(
-        (r) => !used.has(r) && (tracked ? r.data.track_id === inst.track_id : r.id !== null && r.id === inst.id),
+        (r) =>
+          !used.has(r) &&
+          r.data.status !== "rejected" &&
+          (tracked ? r.data.track_id === inst.track_id : r.id !== null && r.id === inst.id),
       );
       if (!rec) rec = this.makeRecord(inst, frame);
       else if (!keeps(rec)) this.takeServer(rec, inst);
       used.add(rec);
     }
     for (const rec of mine) {
-      if (used.has(rec) || keeps(rec) || rec.deleted) continue;
+      if (used.has(rec) || keeps(rec) || rec.deleted || rec.data.status === "rejected") continue;
       rec.deleted = true; // gone on the server
       rec.id = null;
       rec.version = 0;
@@ -114,8 +127,9 @@ export class VideoEditMethods {
     this.activeKey = null;
   }
 
+  /** The records the frame shows (rejected ones are kept for undo, not shown). */
   frameRecords() {
-    return this.records.filter((r) => r.frame === this.frame && !r.deleted);
+    return this.records.filter((r) => r.frame === this.frame && !r.deleted && r.data.status !== "rejected");
   }
 
   live() {
@@ -249,7 +263,9 @@ export class VideoEditMethods {
     return SyncMethods.prototype.saveAll.call(this);
   }
 
-  /** sync.js's saveRecord for a video frame: store the keyframe, or delete it. */
+  /** sync.js's saveRecord for a video frame: store the keyframe, or delete it (and
+   * set the outside mark again where the record replaced one), or change only the
+   * review status (rejecting, or undoing a rejection). */
   async saveRecord(rec) {
     const stamp = rec.stamp;
     try {
@@ -258,13 +274,22 @@ export class VideoEditMethods {
         rec.id = null;
         rec.version = 0;
         rec.keyframe = false;
+        rec.savedStatus = null;
+        if (rec.replacedOutside) await videoApi.setOutside(this.vid, rec.data.track_id, rec.frame, true);
+      } else if (rec.id !== null && (rec.data.status === "rejected" || rec.savedStatus === "rejected")) {
+        const saved = await api.updateInstance(rec.id, { version: rec.version, status: rec.data.status });
+        rec.version = saved.version;
+        rec.savedStatus = saved.status;
       } else {
         const body = this.payload(rec);
-        if (rec.id !== null) body.version = rec.version;
+        // The version read; 0: "nothing stored here" (an interpolated frame), so a
+        // keyframe someone stored there meanwhile is a conflict, not overwritten.
+        body.version = rec.version || 0;
         const saved = await videoApi.setKeyframe(this.vid, rec.data.track_id, rec.frame, body);
         rec.id = saved.id;
         rec.version = saved.version;
         rec.keyframe = true;
+        rec.savedStatus = saved.status;
         rec.data.status = saved.status;
         rec.data.source = saved.source;
       }
@@ -284,6 +309,20 @@ export class VideoEditMethods {
       }
       throw error;
     }
+  }
+
+  /** sync.js's keepMine / takeTheirs; a record that expected nothing stored takes
+   * the id of the instance it met, so deleting or rejecting it later reaches it. */
+  keepMine(rec) {
+    const current = rec.conflict && rec.conflict.current;
+    SyncMethods.prototype.keepMine.call(this, rec);
+    if (current) rec.id = current.id;
+  }
+
+  takeTheirs(rec) {
+    const current = rec.conflict && rec.conflict.current;
+    SyncMethods.prototype.takeTheirs.call(this, rec);
+    if (current) Object.assign(rec, { id: current.id, savedStatus: current.status });
   }
 
   // ------------------------------------------------------------ pointer
@@ -380,10 +419,16 @@ export class VideoEditMethods {
       : (await videoApi.instances(this.vid, frame - 1)).find((i) => i.track_id === trackId);
     if (this.frame !== frame) return;
     if (!source) return toast(`Track #${trackId} shows nothing on frame ${frame - 1}.`, "info");
-    let rec = this.records.find((r) => r.frame === frame && r.data.track_id === trackId);
+    let rec = this.records.find(
+      (r) => r.frame === frame && r.data.track_id === trackId && r.data.status !== "rejected",
+    );
     if (!rec) {
       rec = this.makeRecord({ ...source, id: null, interpolated: true, track_id: trackId }, frame);
       rec.deleted = true; // appears through the undoable edit
+      // Copied onto the frame where a segment of the track ends: storing the keyframe
+      // removes that outside mark, taking the record away (undo) sets it again.
+      const track = (this.tracks || []).find((t) => t.track_id === trackId);
+      rec.replacedOutside = Boolean(track && track.outside.includes(frame));
     }
     this.edit("copy previous frame", [rec], () => {
       rec.deleted = false;
@@ -403,6 +448,22 @@ export class VideoEditMethods {
     this.edit("accept", targets, () => {
       for (const r of targets) r.data.status = "accepted";
     });
+  }
+
+  /** X: reject the selected stored instance (a wrong prediction, or a keyframe), or
+   * every prediction of the frame; the frame then shows what the track's keyframes
+   * interpolate there (Outside ends the track instead). */
+  reject() {
+    const rec = this.active();
+    if (rec && rec.interpolated) return toast("Nothing stored here to reject (Outside ends the track).", "info");
+    const targets = (rec ? [rec] : this.frameRecords().filter((r) => r.data.status === "predicted")).filter(
+      (r) => r.id !== null && !r.interpolated,
+    );
+    if (!targets.length) return toast("Nothing to reject on this frame.", "info");
+    this.edit("reject", targets, () => {
+      for (const r of targets) r.data.status = "rejected";
+    });
+    this.clearSelection();
   }
 
   /** Delete: remove the selected stored instance (keyframe or prediction) of this
