@@ -132,3 +132,36 @@ def test_unreadable_video_names_the_file(tmp_path, capsys, square_models) -> Non
     bad.write_bytes(b"not a video at all")
     assert main(["-q", "predict", str(bad), "-o", str(tmp_path / "x.json"), *square_models]) == 2
     assert "broken.mp4" in capsys.readouterr().err
+
+
+def test_import_builds_the_seek_proxy_unless_no_proxy(tmp_path, capsys, monkeypatch) -> None:
+    """`posekit import` builds a video's seek proxy right away (so the editor seeks fast
+    from its first opening); `--no-proxy` leaves it to the server."""
+    from media.test_video import numbered_frame, read_number, write_numbered
+    from posekit.store import Workspace
+    from posekit.store.video_proxies import open_video_proxy, proxy_info
+
+    monkeypatch.setenv("POSEKIT_VIDEO_PROXY_SIDE", "160")  # the 320 px clips need a proxy
+    clips = {
+        name: write_numbered(
+            tmp_path / f"{name}.mp4",
+            12,
+            frames=[numbered_frame(i + offset, 320, 192) for i in range(12)],
+        )
+        for name, offset in (("later", 0), ("now", 20))
+    }
+    common = ["--workspace", str(tmp_path / "ws")]
+    assert main([*common, "-q", "init", "demo"]) == 0
+    later = [*common, "import", "demo", str(clips["later"]), "--dataset", "a", "--no-proxy"]
+    assert main(later) == 0
+    assert "seek proxy" not in capsys.readouterr().err
+    assert main([*common, "import", "demo", str(clips["now"]), "--dataset", "b"]) == 0
+    assert "seek proxy:" in capsys.readouterr().err
+    with Workspace(tmp_path / "ws") as ws:
+        (skipped,) = ws.list_videos("demo", dataset="a")
+        (built,) = ws.list_videos("demo", dataset="b")
+        assert not proxy_info(ws, skipped, 160).ready
+        assert proxy_info(ws, built, 160).ready
+        with open_video_proxy(ws, built, 160) as proxy:
+            assert proxy.frame_count == 12
+            assert read_number(np.repeat(np.repeat(proxy.frame(7), 2, 0), 2, 1)) == 27

@@ -49,6 +49,7 @@ EXAMPLES = {
   posekit import myproject --annotations labels.json --format coco --image-root images/
   posekit import myproject photos/ --dataset batch2
   posekit import myproject clip.mp4 --dataset clips          # a video (frames decoded on demand)
+  posekit import myproject clip.mp4 --no-proxy  # the seek proxy is built later by the server
   posekit import myproject --frames-folder frames/ --fps 25  # numbered frames as one video
 """,
     "autolabel": """examples:
@@ -282,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--frames-folder", metavar="DIR", help="import a folder of numbered frames as one video"
     )
     p.add_argument("--fps", type=float, help="frame rate of --frames-folder")
+    p.add_argument(
+        "--no-proxy",
+        action="store_true",
+        help="do not build the videos' seek proxies now (the server builds one in the "
+        "background the first time the video is opened)",
+    )
     p.add_argument("--annotations", metavar="FILE", help="annotation file to import (see --format)")
     p.add_argument(
         "--format",

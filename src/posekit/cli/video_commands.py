@@ -144,7 +144,42 @@ def import_videos(
             failed += 1
             continue
         _say(f"video import: {report.summary()}")
+        if report.video is not None and not args.no_proxy:
+            _build_proxy(ws, report.video)
     return 1 if failed and failed == len(videos) else 0
+
+
+def _build_proxy(ws: Any, video: Any) -> None:
+    """Build the video's seek proxy now, so that the editor seeks fast from its first
+    opening (the server would otherwise build it in the background then). A failure
+    is reported and leaves the import as it is: the server retries, or decodes the
+    original."""
+    import time
+
+    from posekit.media.video import VideoError
+    from posekit.server.settings import Settings
+    from posekit.store import StoreError
+    from posekit.store.video_proxies import build_video_proxy, proxy_info
+
+    side = Settings().video_proxy_side
+    if side <= 0:
+        return
+    info = proxy_info(ws, video, side)
+    if info is None or info.ready:  # the video needs none, or it exists already
+        return
+    _say(
+        f"building the seek proxy of {video.file_name} ({info.width}x{info.height}; "
+        "--no-proxy skips this) ..."
+    )
+    start = time.perf_counter()
+    try:
+        built = build_video_proxy(ws, video, side)
+    except (StoreError, VideoError, OSError) as exc:
+        _say(f"seek proxy not built ({exc}); the server builds it when the video is opened")
+        return
+    if built is not None:
+        seconds = time.perf_counter() - start
+        _say(f"seek proxy: {built.bytes / 1e6:.1f} MB in {seconds:.1f} s")
 
 
 def _frames_by_video(path: str, skeleton: Any) -> tuple[dict[str, dict[int, list]], Any]:
