@@ -44,12 +44,11 @@ from sqlalchemy import Connection, select, text, update
 
 from posekit.formats.coco_rows import CocoRows
 from posekit.formats.coco_schema import POSEKIT_FIELD
-from posekit.media import ImageError, image_size
 from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.store.bulk import bulk_insert_columns
 from posekit.store.errors import StoreError
 from posekit.store.import_report import ImportReport, MissingMediaError
-from posekit.store.media_names import portable_name
+from posekit.store.media_names import check_declared_size, claim_stored_name
 from posekit.store.media_staging import MediaStager
 from posekit.store.records import Dataset
 from posekit.store.tables import DatasetRow, InstanceRow, ItemRow
@@ -165,19 +164,8 @@ def _item_columns(
         source = root / name if copy_media else None
         present = source is not None and source.is_file()
         if source is not None and present:
-            try:
-                actual = image_size(source)  # header only: is it an image, of that size?
-            except ImageError as exc:
-                raise StoreError(f"{coco_path}: {where}: {exc}") from None
-            if actual != declared:
-                raise StoreError(
-                    f"{coco_path}: {where}: the file says {declared[0]}x{declared[1]} "
-                    f"pixels but the image is {actual[0]}x{actual[1]}; fix width/height"
-                )
-        stored_name = portable_name(name)
-        if stored_name != name and stored_name in seen:
-            raise StoreError(f"{coco_path}: {where}: name clashes with {stored_name!r}")
-        seen.add(stored_name)
+            check_declared_size(coco_path, where, source, declared)
+        stored_name = claim_stored_name(coco_path, where, name, seen)
         sha = media_path = None
         if copy_media:
             if source is not None and present:

@@ -33,7 +33,7 @@ from sqlalchemy import delete, select, update
 from posekit.formats.coco import load_coco_json
 from posekit.formats.coco_read import prepare_coco
 from posekit.gc_pause import gc_paused
-from posekit.media import IMAGE_EXTENSIONS, ImageError, find_images, image_size, load_image
+from posekit.media import IMAGE_EXTENSIONS, ImageError, find_images, load_image
 from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.media.video import VIDEO_EXTENSIONS
 from posekit.store.bulk import bulk_insert, bulk_insert_columns
@@ -43,7 +43,7 @@ from posekit.store.database import retrying
 from posekit.store.errors import NotFoundError, StoreError
 from posekit.store.import_report import ImportReport, MissingMediaError
 from posekit.store.instances import settle_item_statuses
-from posekit.store.media_names import portable_name
+from posekit.store.media_names import check_declared_size, claim_stored_name, portable_name
 from posekit.store.media_staging import MediaStager, file_sha256
 from posekit.store.records import Dataset, Project
 from posekit.store.tables import DatasetRow, InstanceRow, ItemRow, utcnow
@@ -451,19 +451,9 @@ def import_dataset(
             source = root / name
             present = copy_media and source.is_file()
             if present:
-                try:
-                    actual = image_size(source)  # header only: is it an image, of that size?
-                except ImageError as exc:
-                    raise StoreError(f"{coco_path}: {where}: {exc}") from None
-                if actual != declared:
-                    raise StoreError(
-                        f"{coco_path}: {where}: the file says {declared[0]}x{declared[1]} "
-                        f"pixels but the image is {actual[0]}x{actual[1]}; fix width/height"
-                    )
-            stored_name = portable_name(name)  # valid on Windows too (exports get copied)
-            if stored_name != name and stored_name in seen:
-                raise StoreError(f"{coco_path}: {where}: name clashes with {stored_name!r}")
-            seen.add(stored_name)
+                check_declared_size(coco_path, where, source, declared)
+            # valid on Windows too (exports get copied)
+            stored_name = claim_stored_name(coco_path, where, name, seen)
             target = in_dataset.get(stored_name)
             if target is None and present and by_sha:
                 target = by_sha.get(file_sha256(source))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-__all__ = ["portable_name"]
+__all__ = ["check_declared_size", "claim_stored_name", "portable_name"]
 
 #: Characters Windows refuses in file names (and that break exports copied there);
 #: uploaded and imported image names get ``_`` instead (see :func:`portable_name`).
@@ -27,3 +28,32 @@ def portable_name(name: str) -> str:
             part = f"_{part}"
         parts.append(part)
     return "/".join(parts)
+
+
+def check_declared_size(file: Path, where: str, source: Path, declared: tuple[int, int]) -> None:
+    """Refuse (``StoreError`` naming ``file`` and ``where``) an image ``source`` that is
+    not an image, or not of the ``declared`` width x height. Reads the header only."""
+    from posekit.media import ImageError, image_size
+    from posekit.store.errors import StoreError
+
+    try:
+        actual = image_size(source)
+    except ImageError as exc:
+        raise StoreError(f"{file}: {where}: {exc}") from None
+    if actual != declared:
+        raise StoreError(
+            f"{file}: {where}: the file says {declared[0]}x{declared[1]} "
+            f"pixels but the image is {actual[0]}x{actual[1]}; fix width/height"
+        )
+
+
+def claim_stored_name(file: Path, where: str, name: str, seen: set[str]) -> str:
+    """The portable name ``name`` is stored under (:func:`portable_name`), added to
+    ``seen``; a ``StoreError`` when another image of the file already has it."""
+    from posekit.store.errors import StoreError
+
+    stored = portable_name(name)
+    if stored != name and stored in seen:
+        raise StoreError(f"{file}: {where}: name clashes with {stored!r}")
+    seen.add(stored)
+    return stored
