@@ -137,17 +137,7 @@ def _build_dataset(
 ) -> tuple[PoseDataset, dict[str, Path], int]:
     """:func:`project_to_dataset`, and how many items ``images`` left out; with
     ``with_authors`` each instance's ``extra["author"]`` is its author's username."""
-    project = ws._resolve_project(project)
-    try:
-        kept_statuses = check_instance_statuses(
-            DEFAULT_EXPORT_STATUSES if statuses is None else statuses
-        )
-    except ValueError as exc:
-        raise StoreError(str(exc)) from None
-    if dataset is None:
-        datasets = ws.list_datasets(project)
-    else:
-        datasets = [ws._resolve_dataset(project, dataset)]
+    project, kept_statuses, datasets = _export_scope(ws, project, dataset, statuses)
     prefix = len(datasets) > 1
     items: list[tuple[Dataset, Item]] = []
     for ds in datasets:
@@ -386,17 +376,7 @@ def _export_coco_fast(
 ) -> tuple[Path, int, int, int] | None:
     """:func:`export` of a COCO file straight from the rows
     (:mod:`posekit.store.bulk_export`); None where the general path must write it."""
-    project = ws._resolve_project(project)
-    try:
-        kept_statuses = check_instance_statuses(
-            DEFAULT_EXPORT_STATUSES if statuses is None else statuses
-        )
-    except ValueError as exc:
-        raise StoreError(str(exc)) from None
-    if dataset is None:
-        datasets = ws.list_datasets(project)
-    else:
-        datasets = [ws._resolve_dataset(project, dataset)]
+    project, kept_statuses, datasets = _export_scope(ws, project, dataset, statuses)
     if images not in ("all", "labeled"):
         raise StoreError(f"images must be 'all' or 'labeled', got {images!r}")
     with gc_paused():  # no reference cycles in 100k dicts
@@ -456,3 +436,23 @@ def export_yolo(
         ws, project, out_dir, format="yolo", dataset=dataset, statuses=statuses,
         split=split, link=link, val_fraction=val_fraction,
     )  # fmt: skip
+
+
+def _export_scope(
+    ws: Workspace,
+    project: Project | str,
+    dataset: Dataset | str | None,
+    statuses: Sequence[str] | None,
+) -> tuple[Project, Any, list[Dataset]]:
+    """The project, the checked statuses (``StoreError`` naming a bad one) and the
+    datasets (all, or the one named) an export covers."""
+    project = ws._resolve_project(project)
+    try:
+        kept_statuses = check_instance_statuses(
+            DEFAULT_EXPORT_STATUSES if statuses is None else statuses
+        )
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
+    if dataset is None:
+        return project, kept_statuses, ws.list_datasets(project)
+    return project, kept_statuses, [ws._resolve_dataset(project, dataset)]
