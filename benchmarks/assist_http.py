@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import auth_headers, running_server
+from _trees import overlay_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data"
@@ -53,14 +52,7 @@ ASSIST_FILES = (
 
 def old_tree(rev: str, into: Path) -> Path:
     """A copy of the current ``src`` with :data:`ASSIST_FILES` as of ``rev``."""
-    shutil.copytree(ROOT / "src", into / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ASSIST_FILES:
-        old = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{name}"], capture_output=True)
-        if old.returncode == 0:
-            (into / name).write_bytes(old.stdout)
-        else:  # not in that revision yet
-            (into / name).unlink(missing_ok=True)
-    return into / "src"
+    return overlay_tree(rev, ASSIST_FILES, into)
 
 
 def start_server(stack: ExitStack, workspace: Path, src: Path | None) -> str:

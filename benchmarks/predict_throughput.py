@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,9 @@ from posekit.media.image import load_image
 from posekit.models.blazepose import BlazePoseDetector, BlazePoseEstimator
 from posekit.pipeline import predict
 from posekit.skeleton import get_preset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _trees import overlay_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data"
@@ -202,14 +204,7 @@ def measure_json(data: Path, frames_dir: Path, repeats: int) -> None:
 
 def baseline_tree(rev: str, into: Path) -> Path:
     """A copy of the current ``src`` with :data:`PREDICT_PATH_FILES` as of ``rev``."""
-    shutil.copytree(ROOT / "src", into / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in PREDICT_PATH_FILES:
-        old = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{name}"], capture_output=True)
-        if old.returncode == 0:
-            (into / name).write_bytes(old.stdout)
-        else:  # not in that revision yet
-            (into / name).unlink(missing_ok=True)
-    return into / "src"
+    return overlay_tree(rev, PREDICT_PATH_FILES, into)
 
 
 def compare(rev: str, data: Path, repeats: int, rounds: int) -> None:
