@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .auth_helpers import browser_login_url
-from .test_ui_e2e import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, LiveServer
+from .test_ui_e2e import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, LiveServer, require_browser
 
 #: Two people: USER's box was drawn by someone (larger than its points), TIGHT's box
 #: is the tight box of its points (derived from them, as video interpolation makes).
@@ -23,10 +23,7 @@ TIGHT_BOX = [300.0, 60.0, 412.0, 268.0]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     from PIL import Image
 
     from posekit.skeleton import get_preset

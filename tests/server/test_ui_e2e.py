@@ -35,6 +35,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def require_browser() -> None:
+    """Skip, with the reason, where the browser tests cannot run: no Playwright, no
+    uvicorn, or no Debian Chromium (the first lines of every live-server fixture)."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
+    if not CHROMIUM.is_file():
+        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+
+
 @contextmanager
 def launched_chromium() -> Iterator[Any]:
     """Debian's Chromium under Playwright with the flags above, closed afterwards (the
@@ -120,10 +129,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
     """A live server on a fresh workspace: project ``PROJECT`` (COCO-17) with the four
     COCO sample images plus one named ``XSS_FILE``, and ground-truth people of two
     images stored as predictions (scores from ``PREDICTED``) for the review queue."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     from posekit.skeleton import get_preset
     from posekit.store import Workspace, import_images
 

@@ -14,17 +14,14 @@ import pytest
 from video_fakes import square_frames, write_frame_folder
 
 from .auth_helpers import SESSION_COOKIE, browser_login_url, make_user
-from .test_ui_e2e import CHROMIUM, TIMEOUT_MS, LiveServer, launched_chromium
+from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A live server with project ``walkers``: a few images and a short video, and a
     user ``Ann Otator`` (annotator of the project) who owns the first image."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     from PIL import Image
 
     from posekit.skeleton import get_preset

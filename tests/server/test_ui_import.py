@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from .auth_helpers import browser_login_url, make_user
-from .test_ui_e2e import CHROMIUM, TIMEOUT_MS, LiveServer, launched_chromium
+from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
 
 CVAT_TEMPLATE = {
     "name": "cvat-points",
@@ -49,10 +49,7 @@ def files(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     live = LiveServer(tmp_path_factory.mktemp("ui-import") / "ws")
     try:
         live.cvat_id = live.post(  # type: ignore[attr-defined]

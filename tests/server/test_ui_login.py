@@ -11,17 +11,14 @@ from typing import Any
 import pytest
 
 from .auth_helpers import browser_login_url, make_user
-from .test_ui_e2e import CHROMIUM, TIMEOUT_MS, LiveServer, launched_chromium
+from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
 
 MANAGER_CONTROLS = ("#upload-button", "#export-coco", "#autolabel-button", "#edit-template")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     from PIL import Image
 
     from posekit.skeleton import get_preset

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from .auth_helpers import browser_login_url, make_user
-from .test_ui_e2e import CHROMIUM, TIMEOUT_MS, LiveServer, launched_chromium
+from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
 
 LEFT_WRIST = 9
 
@@ -23,10 +23,7 @@ LEFT_WRIST = 9
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A live server: project ``team`` (COCO-17) with three 400x300 images."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     from PIL import Image, ImageDraw
 
     from posekit.skeleton import get_preset

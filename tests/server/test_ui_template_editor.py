@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from .auth_helpers import browser_login_url
-from .test_ui_e2e import CHROMIUM, TIMEOUT_MS, LiveServer, launched_chromium
+from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
 
 IMAGE = "000000000785.jpg"  # one skier, 640x425
 # Where the editor's points go, in canvas units (the canvas is 400 x 500).
@@ -30,10 +30,7 @@ POINTS = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[LiveServer]:
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     images = shared_data / "coco-val2017-sample" / "images"
     if not images.is_dir():
         pytest.skip(f"COCO sample images not found at {images}")

@@ -25,7 +25,7 @@ import pytest
 from video_fakes import SquarePose, square_frames, square_pose_keypoints, write_frame_folder
 
 from .auth_helpers import access_token, bearer, browser_login_url
-from .test_ui_e2e import CHROMIUM, launched_chromium
+from .test_ui_e2e import launched_chromium, require_browser
 
 TIMEOUT_MS = 30_000
 FRAMES = 24
@@ -80,10 +80,7 @@ class LiveServer:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     from posekit.models import registry
     from posekit.skeleton import get_preset
     from posekit.store import Workspace

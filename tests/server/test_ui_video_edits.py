@@ -26,7 +26,7 @@ import pytest
 from video_fakes import square_frames, square_pose_keypoints, write_frame_folder
 
 from .auth_helpers import browser_login_url
-from .test_ui_e2e import CHROMIUM, TIMEOUT_MS, LiveServer, launched_chromium
+from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
 from .test_ui_video import _on_page, _seek, _state, _until, _wait_frame, pose_body
 
 FRAMES = 24
@@ -67,10 +67,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     from posekit import Instance
     from posekit.skeleton import get_preset
     from posekit.store import Workspace

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("av", reason="needs the [video] extra (PyAV)")
 
 from .auth_helpers import browser_login_url
-from .test_ui_e2e import CHROMIUM, launched_chromium
+from .test_ui_e2e import launched_chromium, require_browser
 from .test_ui_video import LiveServer
 
 TIMEOUT_MS = 30_000
@@ -35,10 +35,7 @@ SEEK_JS = """async (i) => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    require_browser()
     from posekit.render.video import write_video
     from posekit.skeleton import get_preset
     from posekit.store import Workspace
