@@ -165,3 +165,18 @@ def test_import_builds_the_seek_proxy_unless_no_proxy(tmp_path, capsys, monkeypa
         with open_video_proxy(ws, built, 160) as proxy:
             assert proxy.frame_count == 12
             assert read_number(np.repeat(np.repeat(proxy.frame(7), 2, 0), 2, 1)) == 27
+
+
+def test_a_bad_proxy_side_is_refused_before_anything_is_imported(
+    clip, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("POSEKIT_VIDEO_PROXY_SIDE", "abc")
+    common = ["--workspace", str(tmp_path / "ws")]
+    assert main([*common, "-q", "init", "demo"]) == 0
+    assert main([*common, "import", "demo", str(clip)]) == 2
+    assert "POSEKIT_VIDEO_PROXY_SIDE='abc'" in capsys.readouterr().err
+    from posekit.store import Workspace
+
+    with Workspace(tmp_path / "ws") as ws:
+        assert ws.list_videos("demo") == []
+    assert main([*common, "import", "demo", str(clip), "--no-proxy"]) == 0  # not read then

@@ -129,6 +129,7 @@ def import_videos(
     from posekit.media.video import VideoError
     from posekit.store.video_imports import import_video
 
+    side = 0 if args.no_proxy else _proxy_side()  # before anything is imported
     failed = 0
     for path in videos:
         folder = bool(args.frames_folder) and path == Path(args.frames_folder)
@@ -144,12 +145,28 @@ def import_videos(
             failed += 1
             continue
         _say(f"video import: {report.summary()}")
-        if report.video is not None and not args.no_proxy:
-            _build_proxy(ws, report.video)
+        if report.video is not None and side > 0:
+            _build_proxy(ws, report.video, side)
     return 1 if failed and failed == len(videos) else 0
 
 
-def _build_proxy(ws: Any, video: Any) -> None:
+def _proxy_side() -> int:
+    """The proxies' longer side as the server has it (``POSEKIT_VIDEO_PROXY_SIDE``); a
+    bad value is a ``CliError`` naming the variable."""
+    from pydantic import ValidationError
+
+    from posekit.cli.commands import CliError
+    from posekit.server.settings import Settings
+
+    try:
+        return Settings().video_proxy_side
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "POSEKIT_" + "_".join(str(part) for part in error["loc"]).upper()
+        raise CliError(f"{name}={error.get('input')!r}: {error['msg']}") from None
+
+
+def _build_proxy(ws: Any, video: Any, side: int) -> None:
     """Build the video's seek proxy now, so that the editor seeks fast from its first
     opening (the server would otherwise build it in the background then). A failure
     is reported and leaves the import as it is: the server retries, or decodes the
@@ -157,13 +174,9 @@ def _build_proxy(ws: Any, video: Any) -> None:
     import time
 
     from posekit.media.video import VideoError
-    from posekit.server.settings import Settings
     from posekit.store import StoreError
     from posekit.store.video_proxies import build_video_proxy, proxy_info
 
-    side = Settings().video_proxy_side
-    if side <= 0:
-        return
     info = proxy_info(ws, video, side)
     if info is None or info.ready:  # the video needs none, or it exists already
         return
