@@ -270,6 +270,139 @@ def test_existing_skip_leaves_images_in_the_project_alone(
     assert state(client)[0]["instances"] == before[0]["instances"]
 
 
+# ------------------------------------------------------------------ names differing by folder
+def upload(client: TestClient, pid: int, *files: tuple[str, bytes]) -> dict:
+    parts = [("files", (name, data, "image/jpeg")) for name, data in files]
+    response = client.post(f"/api/projects/{pid}/upload", files=parts)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def label_studio_export(formats_data: Path, image: str | None = None) -> bytes:
+    tasks = json.loads(
+        (formats_data / "labelstudio" / "export_keypoints_with_person_box.json").read_text()
+    )
+    if image is not None:
+        tasks[0]["data"]["image"] = image
+    return json.dumps(tasks).encode()
+
+
+@pytest.mark.parametrize(
+    "url", ["/data/upload/18/image1.jpg", "/data/upload/18/3f2a9c1b-image1.jpg"]
+)
+def test_label_studio_export_attaches_to_the_image_uploaded_before(
+    client: TestClient, formats_data: Path, url: str
+) -> None:
+    """The export's image (``upload/18/image1.jpg``, or Label Studio's hash-prefixed upload
+    name) is the project's ``image1.jpg``: no image sent with the file."""
+    pid = new_project(client, "ls", "coco17")
+    upload(client, pid, ("image1.jpg", image_bytes(216, 174)))
+    data = label_studio_export(formats_data, url)
+    response = import_file(client, pid, "labelstudio", "export.json", data)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["added"], report["attached"], report["instances"]) == (0, 1, 1)
+    assert report["matched"] == [[url.removeprefix("/data/"), "image1.jpg"]]
+    ((name, item),) = items(client, pid).items()
+    assert name == "image1.jpg" and item["status"] == "reviewed"
+    assert len(instances(client, item["id"])) == 1
+
+    again = import_file(client, pid, "labelstudio", "export.json", data).json()
+    assert (again["added"], again["attached"]) == (0, 0)
+    assert again["skipped"] == [
+        [
+            url.removeprefix("/data/"),
+            "'image1.jpg' (same base name) is already in the dataset with annotations",
+        ]
+    ]
+
+
+def test_ambiguous_base_name_is_reported_not_guessed(
+    client: TestClient, formats_data: Path
+) -> None:
+    pid = new_project(client, "ls", "coco17")
+    upload(
+        client,
+        pid,
+        ("cam-a/image1.jpg", image_bytes(216, 174, shade=10)),
+        ("cam-b/image1.jpg", image_bytes(216, 174, shade=200)),
+    )
+    before = state(client)
+    data = label_studio_export(formats_data)
+    response = import_file(client, pid, "labelstudio", "export.json", data)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["added"], report["attached"], report["matched"]) == (0, 0, [])
+    assert report["skipped"] == [
+        [
+            "upload/18/image1.jpg",
+            "not matched: 2 images in the dataset have its base name ('cam-a/image1.jpg', "
+            "'cam-b/image1.jpg'); name one of them in the file",
+        ]
+    ]
+    assert state(client) == before
+
+
+def test_existing_skip_applies_to_a_base_name_match(client: TestClient, formats_data: Path) -> None:
+    pid = new_project(client, "ls", "coco17")
+    upload(client, pid, ("image1.jpg", image_bytes(216, 174)))
+    before = state(client)
+    data = label_studio_export(formats_data)
+    report = import_file(client, pid, "labelstudio", "ls.json", data, existing="skip").json()
+    assert (report["added"], report["attached"]) == (0, 0)
+    assert report["matched"] == [["upload/18/image1.jpg", "image1.jpg"]]
+    assert report["skipped"] == [
+        [
+            "upload/18/image1.jpg",
+            "'image1.jpg' (same base name) is already in the dataset (kept as it is)",
+        ]
+    ]
+    assert state(client) == before
+
+
+def test_images_uploaded_with_the_file_win_over_a_base_name_match(
+    client: TestClient, formats_data: Path
+) -> None:
+    """Sent with the file, ``image1.jpg`` is the export's image: the same picture as the
+    project's attaches by content; another picture is a new image."""
+    pid = new_project(client, "ls", "coco17")
+    mine = image_bytes(216, 174, shade=10)
+    upload(client, pid, ("image1.jpg", mine))
+    data = label_studio_export(formats_data)
+    other = ("images", ("image1.jpg", image_bytes(216, 174, shade=250), "image/jpeg"))
+    report = import_file(client, pid, "labelstudio", "ls.json", data, [other]).json()
+    assert (report["added"], report["attached"], report["matched"]) == (1, 0, [])
+    found = items(client, pid)
+    assert set(found) == {"image1.jpg", "upload/18/image1.jpg"}
+    assert instances(client, found["image1.jpg"]["id"]) == []
+
+    pid = new_project(client, "ls2", "coco17")
+    upload(client, pid, ("image1.jpg", mine))
+    same = ("images", ("image1.jpg", mine, "image/jpeg"))
+    report = import_file(client, pid, "labelstudio", "ls.json", data, [same]).json()
+    assert (report["added"], report["attached"], report["matched"]) == (0, 1, [])
+    assert len(instances(client, items(client, pid)["image1.jpg"]["id"])) == 1
+
+
+def test_cvat_zip_without_images_attaches_to_images_in_folders(
+    client: TestClient, formats_data: Path
+) -> None:
+    """CVAT's zip names ``img1.jpg``; the project holds ``images/train/img1.jpg``."""
+    pid = new_project(client, "cvat", CVAT_TEMPLATE)
+    upload(client, pid, *[("images/train/" + name, data) for _, (name, data, _) in cvat_images()])
+    xml = (formats_data / "cvat" / "images_points.xml").read_bytes()
+    bundle = zipped({"annotations.xml": xml})
+    response = import_file(client, pid, "cvat", "task.zip", bundle)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["added"], report["attached"], report["instances"]) == (0, 1, 1)
+    assert sorted(report["matched"]) == [
+        ["img0.jpg", "images/train/img0.jpg"],
+        ["img1.jpg", "images/train/img1.jpg"],
+    ]
+    assert len(instances(client, items(client, pid)["images/train/img1.jpg"]["id"])) == 1
+
+
 # ------------------------------------------------------------------ folder formats
 def dlc_zip(formats_data: Path, top: str = "") -> bytes:
     root = formats_data / "deeplabcut"

@@ -1,7 +1,8 @@
 """The project page's "Import annotations" dialog in real Chromium against the real server:
 a real CVAT export and a Label Studio export imported through the dialog show up in the
-grid and the editor; a broken file shows the server's 422 message; viewers and
-annotators do not see the menu."""
+grid and the editor; the Label Studio export attaches to an image uploaded before under
+its base name; a broken file shows the server's 422 message; viewers and annotators do
+not see the menu."""
 
 from __future__ import annotations
 
@@ -169,6 +170,34 @@ def test_label_studio_export_through_the_dialog(page: Any, server: LiveServer, f
     (person,) = page.evaluate("window.posekit.state()")["instances"]
     assert [k for k, v in enumerate(person["visibility"]) if v] == [0, 1, 2]
     assert person["box"] is not None  # the person rectangle of the export
+
+
+def test_label_studio_export_attaches_to_an_image_uploaded_before(
+    page: Any, server: LiveServer, files: Path
+) -> None:
+    """No image chosen: the export's ``upload/18/image1.jpg`` is the project's
+    ``image1.jpg`` (same base name), and the dialog says which image it took."""
+    pid = server.post("/api/projects", {"name": "ls base name", "template": "coco17"})["id"]
+    picture = ("image1.jpg", (files / "image1.jpg").read_bytes(), "image/jpeg")
+    uploaded = server.http.post(f"/api/projects/{pid}/upload", files=[("files", picture)])
+    assert uploaded.status_code == 200, uploaded.text
+    open_import(page, server, pid)
+    assert "same base name in another folder" in page.inner_text("#import-dialog")
+    page.set_input_files("#imp-file", str(files / "project-1-at-2025-04-29.json"))
+    page.wait_for_function("document.querySelector('#imp-format').value === 'labelstudio'")
+    assert page.inner_text("#imp-chosen").startswith("no images")
+    page.click("#imp-start")
+    page.wait_for_selector("#imp-summary:has-text('Imported')")
+    summary = page.inner_text("#imp-summary")
+    assert summary.startswith(
+        "Imported 0 new images with 1 instance, annotations attached to 1 image already in "
+        "the project, 1 image matched by base name"
+    ), summary
+    details = page.inner_text("#imp-details")
+    assert "matched upload/18/image1.jpg -> image1.jpg (same base name)" in details, details
+    assert page.inner_text("#imp-error") == ""
+    page.wait_for_selector("#item-grid .card[title='image1.jpg']:has-text('1 labeled')")
+    assert list(cards(page)) == ["image1.jpg"]
 
 
 def test_deeplabcut_project_zip_through_the_dialog(

@@ -384,12 +384,23 @@ def cmd_import(args: argparse.Namespace) -> int:
                 )
             ) from None
         _say(f"{args.format.upper()} import: {report.summary()}")
+        _report_matching(report)
         status |= _report_failures(report)
     if args.paths:
         report = import_images(ws, project, dataset, args.paths)
         _say(f"image import: {report.summary()}")
         status |= _report_failures(report)
     return status
+
+
+def _report_matching(report: Any, limit: int = 10) -> None:
+    """Print the images matched by base name and the skipped ones, with the reasons."""
+    lines = [f"matched {name} -> {item} (same base name)" for name, item in report.matched]
+    lines += [f"skipped {name}: {reason}" for name, reason in report.skipped]
+    for line in lines[:limit]:
+        _say(line)
+    if len(lines) > limit:
+        _say(f"... and {len(lines) - limit} more")
 
 
 def _report_failures(report: Any, done: int | None = None, verb: str = "skipped") -> int:

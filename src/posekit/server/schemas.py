@@ -481,6 +481,11 @@ class ImportReportOut(LibraryModel):
     renamed: list[tuple[str, str]]
     missing_media: list[str]
     attached: int = Field(0, description="images already there that got the file's annotations")
+    matched: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="(name in the file, item name) of images matched to an image of the "
+        "dataset by base name (photo.jpg for upload/18/photo.jpg)",
+    )
     box_only: int = Field(0, description="instances without any labeled point (box only)")
 
 

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 import zipfile
@@ -35,6 +34,7 @@ from pathlib import Path
 from posekit.media import IMAGE_EXTENSIONS
 from posekit.media.paths import UnsafePathError, safe_relative_path
 from posekit.store.errors import StoreError
+from posekit.store.media_names import base_name_candidates
 
 __all__ = [
     "ArchiveError",
@@ -289,10 +289,6 @@ def _supervisely_images(project: Path, root: Path) -> Path:
     return laid_out
 
 
-#: Label Studio stores uploads as ``upload/<project>/<8 hex>-<original name>``.
-_LABEL_STUDIO_PREFIX = re.compile(r"^[0-9a-f]{8}-(?=.)")
-
-
 def link_by_base_name(image_root: str | os.PathLike[str], names: list[str]) -> list[str]:
     """Make each image the file names findable under ``image_root`` by its full name
     when a file of the same base name (or Label Studio's upload name without its
@@ -319,8 +315,7 @@ def link_by_base_name(image_root: str | os.PathLike[str], names: list[str]) -> l
         target = root.joinpath(*relative.parts)
         if target.exists():
             continue
-        base = relative.name
-        found = by_base.get(base) or by_base.get(_LABEL_STUDIO_PREFIX.sub("", base)) or []
+        found = base_name_candidates(relative.as_posix(), by_base)
         if len(found) != 1:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -55,7 +55,11 @@ class ImportReport:
             taken in the dataset by a different image.
         missing_media: File names registered without media.
         attached: Items already in the dataset whose annotations came from this
-            import (matched by file name, or by content when the image is there).
+            import (matched by file name, by content when the image is there, or by
+            base name when it is not: see :mod:`posekit.store.import_matching`).
+        matched: ``(name in the file, item name)`` of the images of the file taken
+            for an item of the dataset of the same base name in another folder
+            (``upload/18/photo.jpg`` for ``photo.jpg``), attached or skipped.
         box_only: Instances imported without any labeled point (an annotation
             with a box and no keypoints, or every point not labeled).
         elapsed: Wall time in seconds.
@@ -69,6 +73,7 @@ class ImportReport:
     renamed: list[tuple[str, str]] = field(default_factory=list)
     missing_media: list[str] = field(default_factory=list)
     attached: int = 0
+    matched: list[tuple[str, str]] = field(default_factory=list)
     box_only: int = 0
     elapsed: float = 0.0
 
@@ -77,10 +82,12 @@ class ImportReport:
         parts = [f"{self.added} images and {self.instances} instances added to {self.dataset!r}"]
         if self.attached:
             parts.append(f"annotations attached to {self.attached} images already there")
+        if self.matched:
+            parts.append(f"{len(self.matched)} matched by base name")
         if self.box_only:
             parts.append(f"{self.box_only} of the instances box-only (no keypoints)")
         if self.skipped:
-            parts.append(f"{len(self.skipped)} duplicates skipped")
+            parts.append(f"{len(self.skipped)} skipped")
         if self.renamed:
             parts.append(f"{len(self.renamed)} renamed")
         if self.missing_media:

@@ -41,6 +41,7 @@ from posekit.store.bulk_coco import import_coco_rows, streamable
 from posekit.store.codec import instance_column_lists
 from posekit.store.database import retrying
 from posekit.store.errors import NotFoundError, StoreError
+from posekit.store.import_matching import ItemMatcher, existing_items
 from posekit.store.import_report import ImportReport, MissingMediaError
 from posekit.store.instances import settle_item_statuses
 from posekit.store.media_names import check_declared_size, claim_stored_name, portable_name
@@ -116,36 +117,6 @@ def _existing(ws: Workspace, dataset_id: int) -> tuple[set[str], dict[str, str]]
             select(ItemRow.file_name, ItemRow.sha256).where(ItemRow.dataset_id == dataset_id)
         ).all()
     return {r.file_name for r in rows}, {r.sha256: r.file_name for r in rows if r.sha256}
-
-
-@dataclass(frozen=True)
-class _ExistingItem:
-    id: int
-    file_name: str
-    sha256: str | None
-    width: int
-    height: int
-    has_ground_truth: bool  # an instance a person settled (accepted / rejected)
-
-
-def _existing_items(ws: Workspace, dataset_id: int) -> dict[str, _ExistingItem]:
-    """The dataset's items by file name, with whether they hold ground truth."""
-    settled = (
-        select(InstanceRow.item_id)
-        .where(InstanceRow.item_id == ItemRow.id, InstanceRow.status != "predicted")
-        .exists()
-    )
-    with ws.engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                ItemRow.id, ItemRow.file_name, ItemRow.sha256, ItemRow.width, ItemRow.height,
-                settled.label("settled"),
-            ).where(ItemRow.dataset_id == dataset_id)
-        ).all()  # fmt: skip
-    return {
-        r.file_name: _ExistingItem(r.id, r.file_name, r.sha256, r.width, r.height, bool(r.settled))
-        for r in rows
-    }
 
 
 def _enumerate_images(
@@ -345,12 +316,17 @@ def import_dataset(
     ``predicted`` instance get status ``predicted``, the others ``reviewed``
     (ground truth).
 
-    Images already in the dataset (same file name, or the same content under
+    Images already in the dataset (same file name; the same content under
     another name when the image file is there, e.g. after ``posekit import P
-    photos/``) get the file's annotations attached (``report.attached``), unless
-    they already hold ground truth (an accepted or rejected instance): then they
-    are skipped with their annotations, so re-importing a file adds nothing.
-    Predictions already on such an item stay beside the attached annotations.
+    photos/``; else the same base name when only one item of the dataset has it,
+    e.g. ``photo.jpg`` for ``upload/18/photo.jpg``, listed in ``report.matched``;
+    see :mod:`posekit.store.import_matching`) get the file's annotations attached
+    (``report.attached``), unless they already hold ground truth (an accepted or
+    rejected instance): then they are skipped with their annotations, so
+    re-importing a file adds nothing. Predictions already on such an item stay
+    beside the attached annotations. An ambiguous base name (two items of the
+    dataset, or two entries of the file, with it) is not guessed: the entry is
+    skipped, the reason naming the candidates.
 
     Declared image sizes are checked against the image file when it is there
     (and against the item already in the dataset): a mismatch raises
@@ -371,9 +347,10 @@ def import_dataset(
         missing_media: ``"error"``: an image missing on disk raises
             :class:`StoreError` naming it, nothing is written. ``"register"``:
             import it without media and list it in ``report.missing_media``.
-        existing: Images already in the dataset: ``"attach"`` the file's annotations
-            where they hold no ground truth (default), ``"skip"`` leave them as they
-            are (reported in ``skipped``).
+        existing: Images already in the dataset (matched by name, content or base
+            name): ``"attach"`` the file's annotations where they hold no ground
+            truth (default), ``"skip"`` leave them as they are (reported in
+            ``skipped``).
         author_id: The importing user, the author of every imported instance.
 
     Returns:
@@ -397,7 +374,7 @@ def import_dataset(
         # Validate everything that runs on whole arrays before touching the database.
         prepared = prepare_coco(load_coco_json(coco_path), project.template, source=str(coco_path))
         project, dataset, created = _resolve(ws, project, dataset)
-        in_dataset = _existing_items(ws, dataset.id)
+        in_dataset = existing_items(ws, dataset.id)
         if streamable(prepared, bool(in_dataset)):  # an empty dataset: the bulk path
             stager = MediaStager(ws, project.id, dataset.id)
             with _undone_on_failure(ws, stager, dataset, created):
@@ -414,13 +391,10 @@ def import_dataset(
     else:
         parsed = spec.read(coco_path, project.template)  # all validated, nothing written yet
         project, dataset, created = _resolve(ws, project, dataset)
-        in_dataset = _existing_items(ws, dataset.id)
+        in_dataset = existing_items(ws, dataset.id)
     restore_track_meta(parsed)  # video frames, tracks and keyframes of a posekit export
     report = ImportReport(dataset=dataset.name)
-    by_sha = {e.sha256: e for e in in_dataset.values() if e.sha256}
-    claimed: set[int] = set()
-    attach_ids: list[int] = []
-    attach_instances: list[Any] = []
+    matcher = ItemMatcher(in_dataset, coco_path, existing)
     stager = MediaStager(ws, project.id, dataset.id)
     now = utcnow()
     # Item rows column by column (see bulk_insert_columns).
@@ -433,65 +407,29 @@ def import_dataset(
     item_external: list[int | None] = []
     item_extra: list[dict[str, Any] | None] = []
     labeled: list[Any] = []
-    seen: set[str] = set()
     n_instances = 0
     with _undone_on_failure(ws, stager, dataset, created):
+        entries = _checked_entries(parsed, coco_path, root, format, copy_media)
+        matcher.plan((e.stored_name, e.source is not None, e.declared) for e in entries)
         missing: list[str] = []
-        for index, labeled_image in enumerate(parsed.images):
-            record = labeled_image.image
-            try:
-                name = safe_relative_name(record.file_name)
-            except UnsafePathError as exc:
-                raise StoreError(f"{coco_path}: image {exc}") from None
-            if name in seen:
-                raise StoreError(f"{coco_path}: image file_name {name!r} is listed twice")
-            seen.add(name)
-            where = f"images[{index}] ({name!r})" if format == "coco" else f"image {name!r}"
-            declared = (int(record.width), int(record.height))
-            source = root / name
-            present = copy_media and source.is_file()
-            if present:
-                check_declared_size(coco_path, where, source, declared)
-            # valid on Windows too (exports get copied)
-            stored_name = claim_stored_name(coco_path, where, name, seen)
-            target = in_dataset.get(stored_name)
-            if target is None and present and by_sha:
-                target = by_sha.get(file_sha256(source))
-            if target is not None:
-                if (target.width, target.height) != declared:
-                    raise StoreError(
-                        f"{coco_path}: {where}: the file says {declared[0]}x{declared[1]} "
-                        f"pixels but {target.file_name!r} in the dataset is "
-                        f"{target.width}x{target.height}"
-                    )
-                if existing == "skip":
-                    reason = f"{target.file_name!r} is already in the dataset (kept as it is)"
-                elif target.id in claimed:
-                    reason = f"same image as {target.file_name!r}, annotations already attached"
-                elif target.has_ground_truth:
-                    reason = f"{target.file_name!r} is already in the dataset with annotations"
-                elif not labeled_image.instances:
-                    reason = f"{target.file_name!r} is already in the dataset"
-                else:
-                    claimed.add(target.id)
-                    attach_ids.append(target.id)
-                    attach_instances.append(labeled_image.instances)
-                    n_instances += len(labeled_image.instances)
-                    continue
-                report.skipped.append((name, reason))
+        for entry, labeled_image in zip(entries, parsed.images):
+            name, record, source = entry.name, labeled_image.image, entry.source
+            instances = labeled_image.instances
+            if matcher.take(
+                name, entry.stored_name, entry.where, entry.declared, source, instances, report
+            ):
                 continue
             sha = media_path = None
             if copy_media:
-                if present:
+                if source is not None:
                     sha, media_path = stager.stage(source)
                 elif missing_media == "error":
                     missing.append(name)
                     continue
                 else:
                     report.missing_media.append(name)
-            instances = labeled_image.instances
             predicted = any(inst.status == "predicted" for inst in instances)
-            item_names.append(stored_name)
+            item_names.append(entry.stored_name)
             item_media.append(media_path)
             item_sha.append(sha)
             item_width.append(int(record.width))
@@ -501,6 +439,8 @@ def import_dataset(
             item_extra.append(dict(record.extra) or None)
             labeled.append(instances)
             n_instances += len(instances)
+        attach_ids, attach_instances = matcher.attach_ids, matcher.attach_instances
+        n_instances += sum(map(len, attach_instances))
         if missing:
             raise MissingMediaError(coco_path, root, missing)
         with ws.transaction() as conn:
@@ -555,6 +495,7 @@ def import_dataset(
             stager.publish()
     report.added = len(item_names)
     report.attached = len(attach_ids)
+    report.matched = matcher.matched
     report.instances = n_instances
     report.elapsed = time.perf_counter() - start
     log.info(
@@ -567,6 +508,46 @@ def import_dataset(
         len(report.skipped),
     )
     return report
+
+
+@dataclass(slots=True)
+class _Entry:
+    """An image entry of a parsed file, its name checked."""
+
+    name: str  # as in the file (a safe relative name)
+    stored_name: str  # the portable name it is stored under
+    where: str  # as messages name it
+    declared: tuple[int, int]  # (width, height) in the file
+    source: Path | None  # its image file when it is there (of the declared size)
+
+
+def _checked_entries(
+    parsed: Any, file: Path, root: Path, format: str, copy_media: bool
+) -> list[_Entry]:
+    """The file's image entries with safe, unique names; the image files that are there
+    checked against the declared sizes (``StoreError`` naming the entry)."""
+    entries: list[_Entry] = []
+    seen: set[str] = set()
+    for index, labeled_image in enumerate(parsed.images):
+        record = labeled_image.image
+        try:
+            name = safe_relative_name(record.file_name)
+        except UnsafePathError as exc:
+            raise StoreError(f"{file}: image {exc}") from None
+        if name in seen:
+            raise StoreError(f"{file}: image file_name {name!r} is listed twice")
+        seen.add(name)
+        where = f"images[{index}] ({name!r})" if format == "coco" else f"image {name!r}"
+        declared = (int(record.width), int(record.height))
+        source = root / name if copy_media else None
+        if source is not None and source.is_file():
+            check_declared_size(file, where, source, declared)
+        else:
+            source = None
+        # valid on Windows too (exports get copied)
+        stored_name = claim_stored_name(file, where, name, seen)
+        entries.append(_Entry(name, stored_name, where, declared, source))
+    return entries
 
 
 _FILE_META = (

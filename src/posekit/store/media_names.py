@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["check_declared_size", "claim_stored_name", "portable_name"]
+__all__ = [
+    "LABEL_STUDIO_PREFIX",
+    "base_name_candidates",
+    "check_declared_size",
+    "claim_stored_name",
+    "portable_name",
+]
+
+T = TypeVar("T")
+
+#: Label Studio stores uploads as ``upload/<project>/<8 hex>-<original name>``.
+LABEL_STUDIO_PREFIX = re.compile(r"^[0-9a-f]{8}-(?=.)")
 
 #: Characters Windows refuses in file names (and that break exports copied there);
 #: uploaded and imported image names get ``_`` instead (see :func:`portable_name`).
@@ -57,3 +70,24 @@ def claim_stored_name(file: Path, where: str, name: str, seen: set[str]) -> str:
         raise StoreError(f"{file}: {where}: name clashes with {stored!r}")
     seen.add(stored)
     return stored
+
+
+def base_name_candidates(name: str, by_base: Mapping[str, Sequence[T]]) -> list[T]:
+    """What ``name`` may be by base name, from ``by_base`` (base name -> files or stored
+    names): those of its base name, else (a Label Studio upload name
+    ``<8 hex>-photo.jpg``) those of the base name without the prefix.
+
+    A pure function for every import path that needs the same rule (one candidate:
+    a match; several: ambiguous, not to be guessed).
+
+    >>> base_name_candidates("upload/18/3f2a9c1b-a.jpg", {"a.jpg": ["a.jpg"]})
+    ['a.jpg']
+    >>> base_name_candidates("x/a.jpg", {"a.jpg": ["t/a.jpg", "v/a.jpg"]})
+    ['t/a.jpg', 'v/a.jpg']
+    """
+    base = name.rpartition("/")[2]  # a POSIX relative name
+    found = by_base.get(base)
+    if not found:
+        stripped = LABEL_STUDIO_PREFIX.sub("", base)
+        found = by_base.get(stripped) if stripped != base else None
+    return list(found or [])

@@ -159,7 +159,10 @@ def import_file(
     ),
     existing: Literal["attach", "skip"] = Query(
         "attach",
-        description="images already in the dataset (same file name, or same content): "
+        description="images already in the dataset (same file name; same content when "
+        "uploaded; else the same base name in another folder, e.g. photo.jpg for "
+        "upload/18/photo.jpg, when only one image of the dataset and one entry of the file "
+        "have it: listed in matched; an ambiguous one is skipped, not guessed): "
         "attach: give them the file's annotations unless someone already labeled them "
         "(an accepted or rejected instance; those are skipped); skip: leave them as they are",
     ),
@@ -169,7 +172,10 @@ def import_file(
 
     A malformed file gives 422 naming the bad element, and nothing is written. The
     report counts new images (``added``), images already in the dataset that got the
-    file's annotations (``attached``) and lists the ``skipped`` ones with the reason.
+    file's annotations (``attached``), lists the entries ``matched`` to an image of
+    the dataset by base name, and the ``skipped`` ones with the reason (an ambiguous
+    base name among them). Uploaded images win: an entry whose image is uploaded (by
+    its name in the file or its base name) is matched by content, else added.
     """
     spec = get_format(format)
     project = get_project_by_id(state.ws, project_id)

@@ -62,17 +62,21 @@ export function uploadName(file) {
   return parts.length > 1 ? parts.slice(1).join("/") : file.name;
 }
 
-/** The report in words: counts first, then one line per skipped / missing / renamed file. */
+/** The report in words: counts first, then one line per matched / skipped / missing /
+ * renamed file. */
 export function reportLines(report) {
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
   const head = [`Imported ${plural(report.added, "new image")} with ${plural(report.instances, "instance")}`];
   if (report.attached) head.push(`annotations attached to ${plural(report.attached, "image")} already in the project`);
+  const matched = report.matched || [];
+  if (matched.length) head.push(`${plural(matched.length, "image")} matched by base name`);
   const skipped = report.skipped || [];
   if (skipped.length) head.push(`${plural(skipped.length, "image")} skipped`);
   const missing = report.missing_media || [];
   if (missing.length) head.push(`${plural(missing.length, "image")} registered without the image file`);
   if (report.box_only) head.push(`${plural(report.box_only, "instance")} with a box only`);
   const details = [
+    ...matched.map(([name, item]) => `matched ${name} -> ${item} (same base name)`),
     ...skipped.map(([name, reason]) => `skipped ${name}: ${reason}`),
     ...(report.failures || []).map(([name, reason]) => `failed ${name}: ${reason}`),
     ...(report.renamed || []).map(([name, stored]) => `renamed ${name} -> ${stored}`),
@@ -269,7 +273,7 @@ export function openImportDialog(project, formatTable, { onImported = null } = {
           row("Images", el("span", {}, pictures, el("label", { class: "button" }, "or a folder…", folder)), chosen),
           row("Dataset", el("span", {}, dataset, datasets), "created if it does not exist"),
           row("Images not uploaded", missing, "images the file names that are neither uploaded nor in the dataset"),
-          row("Images already in the project", existing, "same file name (or same content) in this dataset"),
+          row("Images already in the project", existing, "same file name, same content, or the same base name in another folder (photo.jpg for upload/18/photo.jpg) when only one image of this dataset has it"),
         ),
         progress,
         status,
