@@ -40,6 +40,8 @@ DEFAULT_DATASET = "ds0"
 #: OKS sigma of every keypoint of a template built from a project whose node labels
 #: match no shipped preset (Supervisely carries no sigmas); pass ``skeleton=``.
 DEFAULT_SIGMA = 0.07
+#: Magnitude from which a number rounds to an infinite float32 (2**128 - 2**103).
+_FLOAT32_LIMIT = 2.0**128 - 2.0**103
 
 
 class SuperviselyFormatError(ValueError):
@@ -192,6 +194,10 @@ def _graph_instance(
             )
         if node.get("disabled", False) is True:
             continue
+        if not (abs(loc[0]) < _FLOAT32_LIMIT and abs(loc[1]) < _FLOAT32_LIMIT):
+            raise SuperviselyFormatError(
+                f"{where}: node {key!r}: 'loc' {loc!r} is beyond the range of float32 keypoints"
+            )
         keypoints[slot] = loc
         visibility[slot] = 2
     for name in occluded:
