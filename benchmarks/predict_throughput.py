@@ -45,6 +45,7 @@ DEFAULT_DATA = ROOT / ".." / "shared" / "data"
 PREDICT_PATH_FILES = (
     "src/posekit/models/blazepose/estimator.py",
     "src/posekit/models/blazepose/face.py",
+    "src/posekit/models/blazepose/landmarks.py",
     "src/posekit/pipeline/run.py",
     "src/posekit/models/blazepose/detector.py",
     "src/posekit/models/blazepose/runtime.py",

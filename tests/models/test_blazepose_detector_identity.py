@@ -227,3 +227,83 @@ def test_prepare_rejects_what_detect_rejects(detector):
         detector.prepare(np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError, match="must be uint8"):
         detector.prepare(np.zeros((10, 10, 3), np.float32))
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1e-40, 0.05, 0.3, 0.9, 0.9995, 1.0])
+def test_views_score_only_the_anchors_near_the_threshold(detector, images, threshold):
+    """Scores are computed only for anchors whose logit comes within one of the
+    threshold's (none skipped where scores saturate): the same detections at any
+    threshold, the extremes included."""
+    subset = [(n, im) for n, im in images if n.startswith(("coco", "street", "noise"))][:5]
+    kept = detector.score_threshold
+    detector.score_threshold = threshold
+    try:
+        for name, image in subset:
+            want = _detect_view_reference(detector, image)
+            got = detector.detect_view(image)
+            _assert_same(f"{name} at {threshold}", got, want)
+    finally:
+        detector.score_threshold = kept
+
+
+def test_views_filled_in_another_thread_while_the_model_uses_them(detector, images):
+    """fill() (the decoding thread) and detect_prepared (the model's thread) share the
+    views of one image: each view is made once, by whichever gets there first, and the
+    detections are those of detect()."""
+    subset = [image for name, image in images if name.startswith(("coco", "street"))][:6]
+    want = [detector.detect([image])[0] for image in subset]
+    for filler_starts_late in (False, True):
+        prepared = [detector.prepare(image) for image in subset]
+        made: list[tuple[int, int, str]] = []
+        for number, views in enumerate(prepared):
+
+            def traced(index, make=views._make, number=number, made=made):
+                made.append((number, index, threading.current_thread().name))
+                make(index)
+
+            views._make = traced
+        go = threading.Event()
+
+        def fill_all(go=go, prepared=prepared):
+            go.wait()
+            for views in prepared:
+                views.fill()
+
+        worker = threading.Thread(target=fill_all, name="filler")
+        worker.start()
+        if not filler_starts_late:
+            go.set()
+        got = detector.detect_prepared(prepared)
+        go.set()
+        worker.join()
+        for a, b in zip(got, want):
+            _assert_same(
+                "filled", (a.boxes, a.scores, a.keypoints), (b.boxes, b.scores, b.keypoints)
+            )
+        assert all(len(v) == 14 and len(v.views) == 14 for v in prepared)  # tiled photos
+        assert len(made) == len({(n, i) for n, i, _ in made}) == 14 * len(subset)  # once each
+        if filler_starts_late:  # the model's thread made every view itself
+            assert {name for _, _, name in made} == {threading.current_thread().name}
+
+
+def test_a_view_that_cannot_be_made_fails_where_it_is_needed(detector, images, monkeypatch):
+    from posekit.models.blazepose import detector as detector_module
+
+    image = next(image for name, image in images if name.startswith("coco"))
+    real = detector_module.letterbox_into
+    calls = []
+
+    def failing(crop, canvas):
+        calls.append(crop.shape)
+        if len(calls) == 3:
+            raise MemoryError("no room for the third view")
+        return real(crop, canvas)
+
+    monkeypatch.setattr(detector_module, "letterbox_into", failing)
+    for fill_first in (True, False):
+        calls.clear()
+        views = detector.prepare(image)
+        if fill_first:
+            views.fill()  # the worker: the failure is kept for the model's thread
+        with pytest.raises(MemoryError, match="third view"):
+            detector.detect_prepared([views])

@@ -162,3 +162,48 @@ def test_blazepose_run_equals_predicting_each_frame_alone(shared_data, blazepose
             _assert_same_instances(sink.instances[key], want, key)
             people += len(want)
         assert people >= 15  # the samples hold people: the comparison is not vacuous
+
+
+class _Filled:
+    """Prepared inputs finished by ``fill()`` (or by the detector when it needs them)."""
+
+    def __init__(self, image: np.ndarray, log: list[str]) -> None:
+        self.image, self.grey, self.log = image, None, log
+        self.lock = threading.Lock()
+
+    def fill(self) -> None:
+        with self.lock:
+            if self.grey is None:
+                self.log.append(threading.current_thread().name)
+                self.grey = self.image.mean(axis=2)
+
+
+class FillingBrightness(BrightnessDetector):
+    """The fake detector whose prepared inputs are completed in a second step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filled_in: list[str] = []
+
+    def prepare(self, image: np.ndarray) -> _Filled:
+        return _Filled(image, self.filled_in)
+
+    def detect_prepared(self, prepared: Sequence[_Filled]) -> list[Detections]:
+        for item in prepared:
+            item.fill()  # whatever the worker has not done yet
+        return self.detect([item.image for item in prepared])
+
+
+def test_the_worker_fills_prepared_inputs_after_loading_them():
+    frames = [np.random.default_rng(i).integers(0, 255, (40, 60, 3), np.uint8) for i in range(9)]
+    units = [WorkUnit.of_frame(f"f{i}", f) for i, f in enumerate(frames)]
+    plain, filled = Sink(), Sink()
+    options = AutolabelOptions(batch_size=4, min_instance_score=0)
+    run_pipeline(units, plain, BrightnessDetector(), GridPose(), COCO, options)
+    detector = FillingBrightness()
+    run_pipeline(units, filled, detector, GridPose(), COCO, options)
+    assert filled.events == plain.events
+    for key, instances in plain.instances.items():
+        _assert_same_instances(filled.instances[key], instances, key)
+    assert len(detector.filled_in) == len(frames)  # each filled once, by someone
+    assert any(name.startswith("posekit-decode") for name in detector.filled_in)

@@ -163,7 +163,11 @@ class PreparingDetector(Protocol):
     """A detector whose input preparation (resizing, letterboxing: no model) can run
     apart from the model, in another thread, e.g. on the next frame while the model
     runs on this one. ``detect_prepared([prepare(image)])`` must equal
-    ``detect([image])``; ``prepare`` raises what ``detect`` would for a bad image."""
+    ``detect([image])``; ``prepare`` raises what ``detect`` would for a bad image.
+    What ``prepare`` returns may have a ``fill()`` method that does the rest of the
+    work in steps: the worker thread calls it right after ``prepare``, and
+    ``detect_prepared`` must do itself (or wait for) any step ``fill`` has not done, so
+    that the model starts on the first parts while the rest are made."""
 
     def prepare(self, image: np.ndarray) -> Any: ...
 
@@ -195,6 +199,22 @@ def _load(unit: WorkUnit, prepare: Callable[[np.ndarray], Any] | None) -> _Loade
         return _Loaded(unit, frame, prepare_error=exc)
 
 
+@runtime_checkable
+class _Fillable(Protocol):
+    """Prepared inputs finished in steps (e.g. one detector view after the other) that
+    the worker thread completes after :func:`_load`, while the models already run on
+    the parts done; the detector completes itself whatever is not done when it needs
+    it (:class:`posekit.models.blazepose.DetectorViews`)."""
+
+    def fill(self) -> None: ...
+
+
+def _fill(loading: Future[_Loaded]) -> None:
+    prepared = loading.result().prepared  # done: the one worker ran it just before
+    if isinstance(prepared, _Fillable):
+        prepared.fill()  # a failure is raised again to whoever needs the part
+
+
 def _batches(units: Iterable[WorkUnit], size: int) -> Iterator[list[WorkUnit]]:
     iterator = iter(units)
     while batch := list(itertools.islice(iterator, size)):
@@ -216,13 +236,20 @@ class _Loader:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posekit-decode")
         self._queued: list[Future[_Loaded]] | None = None
         self._current: list[Future[_Loaded]] = []
+        self._fills: list[Future[None]] = []
         self._queue_next()
 
     def _queue_next(self) -> None:
         batch = next(self._batches, None)
-        self._queued = (
-            None if batch is None else [self._pool.submit(_load, u, self._prepare) for u in batch]
-        )
+        if batch is None:
+            self._queued = None
+            return
+        self._queued = []
+        for unit in batch:
+            loading = self._pool.submit(_load, unit, self._prepare)
+            self._queued.append(loading)
+            # Right after it (one worker: in this order), the rest of its preparation.
+            self._fills.append(self._pool.submit(_fill, loading))
 
     def batches(self) -> Iterator[tuple[int, Iterator[_Loaded]]]:
         """``(size, loaded units in order)`` per batch; read each batch to its end."""
@@ -233,13 +260,14 @@ class _Loader:
     def _loaded(self, futures: list[Future[_Loaded]]) -> Iterator[_Loaded]:
         for index, future in enumerate(futures):
             loaded = future.result()
+            self._fills = [f for f in self._fills if not f.done()]
             if index == len(futures) - 1:
                 self._queue_next()
             yield loaded
 
     def close(self) -> None:
         """Stop: what is queued and not started is dropped (nobody will read it)."""
-        for future in [*self._current, *(self._queued or [])]:
+        for future in [*self._current, *(self._queued or []), *self._fills]:
             future.cancel()
         self._pool.shutdown(wait=True)
 

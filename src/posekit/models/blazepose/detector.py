@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -160,11 +160,22 @@ class BlazePoseDetector(TfliteModel):
         interpreter = self._require_open()
         # Range [-1, 1], the values of canvas.astype(np.float32) * (2.0 / 255.0) - 1.0.
         self._invoke_pixels(interpreter, canvas, 2.0 / 255.0, 1.0)
-        raw = interpreter.get_tensor(self._regressors)[0]
         logits = interpreter.get_tensor(self._logits)[0, :, 0]
-        scores = sigmoid(np.clip(logits, -100.0, 100.0))  # score_clipping_thresh 100
-        keep = np.flatnonzero(scores >= self.score_threshold)
-        raw, scores, anchors = raw[keep], scores[keep], self._anchors[keep]
+        # Scores only for the anchors whose logit comes near the threshold (the same
+        # values on fewer anchors: most views of a photo have none).
+        candidates = np.flatnonzero(logits >= _min_logit(self.score_threshold))
+        scores = sigmoid(np.clip(logits[candidates], -100.0, 100.0))  # score_clipping_thresh
+        above = scores >= self.score_threshold
+        keep, scores = candidates[above], scores[above]
+        if len(keep) == 0:
+            # what the full path gives for none
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), _no_points()
+        regressors = interpreter.tensor(self._regressors)()
+        try:
+            raw = regressors[0][keep]  # the kept rows only (get_tensor copies them all)
+        finally:
+            del regressors  # the interpreter refuses to run while a view of it is alive
+        anchors = self._anchors[keep]
         # Offsets are in model pixels relative to the anchor centre (x before y).
         centre = raw[:, 0:2] + anchors
         half = raw[:, 2:4] / 2.0
@@ -189,11 +200,16 @@ class BlazePoseDetector(TfliteModel):
         return out
 
     def prepare(self, image: np.ndarray) -> DetectorViews:
-        """The letterboxed inputs of every view :meth:`detect` runs on ``image`` (the
-        whole image, then the tiles), without touching the model: safe to call from
-        another thread while the model runs, e.g. on the next frame
+        """The inputs of every view :meth:`detect` runs on ``image`` (the whole image,
+        then the tiles), without touching the model: safe to call from another thread
+        while the model runs, e.g. on the next frame
         (:func:`posekit.pipeline.run.run_pipeline` does). :meth:`detect_prepared` on
         the result gives exactly what :meth:`detect` gives on ``image``.
+
+        The letterboxed views are made by :meth:`DetectorViews.fill` (the decoding
+        thread calls it right after) or, for any view it has not reached yet, by
+        :meth:`detect_prepared` itself: the model starts on the whole image while the
+        tiles are still being made.
 
         Raises:
             ValueError: ``image`` is not ``(H, W, 3) uint8`` (the message of
@@ -207,11 +223,7 @@ class BlazePoseDetector(TfliteModel):
         crops = [(0, 0, self.score_threshold, image)]
         if tiled:
             crops += self._tiles(image)
-        views = []
-        for x0, y0, min_score, crop in crops:
-            canvas = np.zeros((DETECTOR_SIZE, DETECTOR_SIZE, 3), np.uint8)
-            views.append(_View(canvas, letterbox_into(crop, canvas), (x0, y0), min_score))
-        return DetectorViews(tuple(image.shape), tiled, tuple(views))
+        return DetectorViews(tuple(image.shape), tiled, crops)
 
     def detect_prepared(self, prepared: Sequence[DetectorViews]) -> list[Detections]:
         """:meth:`detect` on images already :meth:`prepare` d (one entry per image)."""
@@ -228,11 +240,12 @@ class BlazePoseDetector(TfliteModel):
         return [self._detect_views(self._prepare(image)) for image in images]
 
     def _detect_views(self, prepared: DetectorViews) -> Detections:
-        whole, *tiles = prepared.views
+        whole = prepared.view(0)
         face, scores, points = self._detect_canvas(whole.canvas, whole.transform)
         if prepared.tiled:
             parts = [(face, scores, points)]
-            for view in tiles:
+            for index in range(1, len(prepared)):
+                view = prepared.view(index)
                 f, s, p = self._detect_canvas(view.canvas, view.transform)
                 keep = s >= view.min_score
                 f, s, p = f[keep], s[keep], p[keep]
@@ -247,6 +260,18 @@ class BlazePoseDetector(TfliteModel):
         return Detections(_alignment_boxes(points, prepared.shape), scores, points)
 
 
+def _min_logit(threshold: float) -> float:
+    """A logit below which no score reaches ``threshold``, with a margin of one (far
+    beyond float32 rounding); -inf where scores saturate (thresholds near 0 or 1)."""
+    if not 1e-30 < threshold < 0.999:
+        return -math.inf
+    return math.log(threshold / (1.0 - threshold)) - 1.0
+
+
+def _no_points() -> np.ndarray:
+    return np.zeros((0, 4, 2), np.float32)
+
+
 class _View(NamedTuple):
     canvas: np.ndarray  # (224, 224, 3) uint8, letterboxed
     transform: Letterbox
@@ -254,20 +279,81 @@ class _View(NamedTuple):
     min_score: float
 
 
-@dataclass(frozen=True)
 class DetectorViews:
-    """The letterboxed detector inputs of one image (:meth:`BlazePoseDetector.prepare`).
+    """The detector inputs of one image (:meth:`BlazePoseDetector.prepare`): the whole
+    image first, then the tiles, each letterboxed into a ``(224, 224, 3) uint8``
+    canvas once, by whichever thread gets to it first.
+
+    :meth:`fill` (the decoding thread) makes them in order; :meth:`view` returns one,
+    made at once by the calling thread if nobody has started it, or waited for if
+    another thread is making it. Either way a view is the same pixels, so the
+    detections do not depend on who made which.
 
     Attributes:
         shape: The image's shape.
         tiled: Whether the tiles were added (the image is over ``tile_min_side``).
-        views: The whole image first, then the tiles: ``(224, 224, 3) uint8``
-            canvases with their letterbox transforms, offsets and minimum scores.
     """
 
-    shape: tuple[int, ...]
-    tiled: bool
-    views: tuple[_View, ...]
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        tiled: bool,
+        crops: Sequence[tuple[int, int, float, np.ndarray]],
+    ) -> None:
+        self.shape = shape
+        self.tiled = tiled
+        self._crops = list(crops)  # (x0, y0, min_score, the image or a tile of it)
+        self._views: list[_View | BaseException | None] = [None] * len(self._crops)
+        self._started = [False] * len(self._crops)
+        self._ready = threading.Condition()
+
+    def __len__(self) -> int:
+        return len(self._crops)
+
+    @property
+    def views(self) -> tuple[_View, ...]:
+        """Every view (made now where not made yet)."""
+        return tuple(self.view(i) for i in range(len(self)))
+
+    def fill(self) -> None:
+        """Make every view nobody has started, in order."""
+        for index in range(len(self)):
+            if self._claim(index):
+                self._make(index)
+
+    def view(self, index: int) -> _View:
+        """View ``index``: made here if nobody has started it, else waited for.
+
+        Raises:
+            Whatever letterboxing it raised (in whichever thread).
+        """
+        if self._claim(index):
+            self._make(index)
+        with self._ready:
+            while (made := self._views[index]) is None:
+                self._ready.wait()
+        if isinstance(made, BaseException):
+            raise made
+        return made
+
+    def _claim(self, index: int) -> bool:
+        with self._ready:
+            if self._started[index]:
+                return False
+            self._started[index] = True
+            return True
+
+    def _make(self, index: int) -> None:
+        x0, y0, min_score, crop = self._crops[index]
+        made: _View | BaseException
+        try:
+            canvas = np.zeros((DETECTOR_SIZE, DETECTOR_SIZE, 3), np.uint8)
+            made = _View(canvas, letterbox_into(crop, canvas), (x0, y0), min_score)
+        except BaseException as exc:  # handed to whoever needs the view
+            made = exc
+        with self._ready:
+            self._views[index] = made
+            self._ready.notify_all()
 
 
 def _alignment_boxes(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
