@@ -10,8 +10,14 @@ from typing import Any
 
 import pytest
 
-from .auth_helpers import browser_login_url
-from .test_ui_e2e import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, LiveServer, require_browser
+from .conftest import (
+    TIMEOUT_MS,
+    LiveServer,
+    checked_page,
+    image_project,
+    require_browser,
+    solid_images,
+)
 
 #: Two people: USER's box was drawn by someone (larger than its points), TIGHT's box
 #: is the tight box of its points (derived from them, as video interpolation makes).
@@ -24,21 +30,11 @@ TIGHT_BOX = [300.0, 60.0, 412.0, 268.0]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     require_browser()
-    from PIL import Image
-
-    from posekit.skeleton import get_preset
-    from posekit.store import Workspace, import_images
-
     root = tmp_path_factory.mktemp("ui-boxes")
-    photos = root / "photos"
-    photos.mkdir()
-    Image.new("RGB", (480, 360), (70, 90, 110)).save(photos / "two.png")
-    with Workspace(root / "ws") as ws:
-        project = ws.create_project("boxes", get_preset("coco17"))
-        import_images(ws, project, "default", [photos])
-    live = LiveServer(root / "ws")
-    try:
-        live.project_id = live.get("/api/projects")[0]["id"]  # type: ignore[attr-defined]
+    photos = solid_images(root / "photos", {"two.png": (70, 90, 110)}, (480, 360))
+    project_id = image_project(root / "ws", "boxes", [photos])
+    with LiveServer(root / "ws") as live:
+        live.project_id = project_id
         live.item = live.item_id(live.project_id, "two.png")  # type: ignore[attr-defined]
         for points, box in ((USER_POINTS, USER_BOX), (TIGHT_POINTS, TIGHT_BOX)):
             live.post(
@@ -46,28 +42,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
                 {"keypoints": points, "visibility": [2] * 17, "box": box},
             )
         yield live
-    finally:
-        live.close()
 
 
 @pytest.fixture()
-def page(server: LiveServer) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        # Wide enough that the side panels cover none of the fitted image.
-        context = browser.new_context(viewport={"width": 1800, "height": 720}, bypass_csp=True)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(browser_login_url(server.app, server.url))
-        try:
-            yield page
-            assert errors == [], f"JavaScript errors: {errors}"
-        finally:
-            browser.close()
+def page(browser: Any, server: LiveServer) -> Iterator[Any]:
+    # Wide enough that the side panels cover none of the fitted image.
+    with checked_page(browser, server, viewport=(1800, 720)) as page:
+        yield page
 
 
 def _records(page: Any) -> dict[int, dict[str, Any]]:

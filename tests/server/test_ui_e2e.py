@@ -10,11 +10,7 @@ hook and check persisted results through the HTTP API.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,41 +18,17 @@ import pytest
 
 from posekit.store.imports import portable_name
 
-from .auth_helpers import access_token, bearer, browser_login_url
+from .auth_helpers import browser_login_url
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def require_browser() -> None:
-    """Skip, with the reason, where the browser tests cannot run: no Playwright, no
-    uvicorn, or no Debian Chromium (the first lines of every live-server fixture)."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
-
-
-@contextmanager
-def launched_chromium() -> Iterator[Any]:
-    """Debian's Chromium under Playwright with the flags above, closed afterwards (the
-    ``browser`` fixture of every UI test module)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
+# launched_chromium: test_ui_import.py (not this module's) imports it from here.
+from .conftest import (  # noqa: F401
+    TIMEOUT_MS,
+    LiveServer,
+    checked_page,
+    image_project,
+    launched_chromium,
+    require_browser,
+)
 
 XSS = "<img src=x onerror=alert(1)>"
 PROJECT = f"people {XSS}"
@@ -67,61 +39,6 @@ STORED_XSS_FILE = portable_name(XSS_FILE)
 EDIT_FILE = "000000000785.jpg"  # one skier, 640x425
 # Items given predictions before the tests: file -> score of every predicted instance.
 PREDICTED = {"000000040083.jpg": 0.9, "000000196141.jpg": 0.3}
-TIMEOUT_MS = 30_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LiveServer:
-    """The app served by uvicorn in a daemon thread, plus a small JSON client."""
-
-    def __init__(self, workspace: Path) -> None:
-        import httpx
-        import uvicorn
-
-        from posekit.server import create_app
-        from posekit.server.settings import Settings
-
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(Settings(workspace=workspace, host="127.0.0.1", port=self.port))
-        self.app = app
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the test server did not start on {self.url}")
-            time.sleep(0.05)
-        self.http = httpx.Client(base_url=self.url, timeout=60, headers=bearer(access_token(app)))
-
-    def get(self, path: str, **params: Any) -> Any:
-        response = self.http.get(path, params=params)
-        response.raise_for_status()
-        return response.json()
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = self.http.post(path, json=body)
-        response.raise_for_status()
-        return response.json()
-
-    def item_id(self, project_id: int, file_name: str) -> int:
-        page = self.get(f"/api/projects/{project_id}/items", limit=100)
-        for item in page["items"]:
-            if item["file_name"] == file_name:
-                return item["id"]
-        raise LookupError(f"no item {file_name!r} in project {project_id}")
-
-    def close(self) -> None:
-        self.http.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +47,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
     COCO sample images plus one named ``XSS_FILE``, and ground-truth people of two
     images stored as predictions (scores from ``PREDICTED``) for the review queue."""
     require_browser()
-    from posekit.skeleton import get_preset
-    from posekit.store import Workspace, import_images
-
     sample = shared_data / "coco-val2017-sample"
     images = sample / "images"
     if not images.is_dir():
@@ -145,14 +59,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
     from PIL import Image
 
     Image.open(images / EDIT_FILE).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(odd / XSS_FILE)
-    workspace = root / "ws"
-    with Workspace(workspace) as ws:
-        ws.create_project(PROJECT, get_preset("coco17"))
-        import_images(ws, PROJECT, "default", [images, odd])
-
-    live = LiveServer(workspace)
-    try:
-        project_id = next(p["id"] for p in live.get("/api/projects") if p["name"] == PROJECT)
+    project_id = image_project(root / "ws", PROJECT, [images, odd])
+    with LiveServer(root / "ws") as live:
         coco = json.loads((sample / "person_keypoints.json").read_text())
         file_of = {img["id"]: img["file_name"] for img in coco["images"]}
         for ann in coco["annotations"]:
@@ -174,40 +82,17 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
                     "status": "predicted",
                 },
             )
-        live.project_id = project_id  # type: ignore[attr-defined]
+        live.project_id = project_id
         yield live
-    finally:
-        live.close()
-
-
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[Any]:
-    with launched_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture()
 def page(browser: Any, server: LiveServer) -> Iterator[Any]:
     """A fresh 1280x720 page; any JavaScript dialog or page error fails the test."""
-    # Playwright's wait_for_function evaluates its predicate string inside the page,
-    # which the server's CSP (no eval) forbids; test_ui_runs_under_the_csp runs the UI
-    # with the policy enforced.
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 720}, accept_downloads=True, bypass_csp=True
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.dialogs = []
-    page.errors = []
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.goto(browser_login_url(server.app, server.url))  # logged in, then at /
-    try:
+    # bypass_csp (conftest.new_page): test_ui_runs_under_the_csp runs the UI with the
+    # policy enforced.
+    with checked_page(browser, server, record_dialogs=True, accept_downloads=True) as page:
         yield page
-        assert page.errors == [], f"JavaScript errors: {page.errors}"
-        assert page.dialogs == [], f"unexpected dialogs: {page.dialogs}"
-    finally:
-        context.close()
 
 
 def _state(page: Any) -> dict[str, Any]:

@@ -13,8 +13,8 @@ import pytest
 
 from video_fakes import square_frames, write_frame_folder
 
-from .auth_helpers import SESSION_COOKIE, browser_login_url, make_user
-from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
+from .auth_helpers import SESSION_COOKIE, make_user
+from .conftest import LiveServer, checked_page, require_browser, solid_images
 
 
 @pytest.fixture(scope="module")
@@ -22,17 +22,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A live server with project ``walkers``: a few images and a short video, and a
     user ``Ann Otator`` (annotator of the project) who owns the first image."""
     require_browser()
-    from PIL import Image
-
     from posekit.skeleton import get_preset
     from posekit.store import Workspace, import_images
     from posekit.store.video_imports import import_video
 
     root = tmp_path_factory.mktemp("ui-header")
-    images = root / "images"
-    images.mkdir()
-    for index in range(3):
-        Image.new("RGB", (64, 48), (60 * index, 90, 160)).save(images / f"img{index}.png")
+    colors = {f"img{index}.png": (60 * index, 90, 160) for index in range(3)}
+    images = solid_images(root / "images", colors, (64, 48))
     frames = write_frame_folder(root / "walk", square_frames(6, [lambda f: (8 + 2 * f, 20)]))
     with Workspace(root / "ws") as ws:
         project = ws.create_project("walkers", get_preset("coco17"))
@@ -41,35 +37,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         user, _ = make_user(ws, "ann", role="annotator", project_id=project.id, password=None)
         item_id = ws.list_items(project, dataset="stills")[0].id
         ws.assign_items(project, [item_id], user.id, by=None)
-    live = LiveServer(root / "ws")
-    live.project_id, live.item_id, live.video_id = project.id, item_id, video.video.id  # type: ignore[attr-defined]
-    live.user = user  # type: ignore[attr-defined]
-    try:
+    with LiveServer(root / "ws") as live:
+        live.project_id, live.item_id, live.video_id = project.id, item_id, video.video.id  # type: ignore[attr-defined]
+        live.user = user  # type: ignore[attr-defined]
         yield live
-    finally:
-        live.close()
-
-
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[Any]:
-    with launched_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture()
 def page(browser: Any, server: LiveServer) -> Iterator[Any]:
     """A page logged in as the annotator (a one-time login link, as printed by serve)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.goto(browser_login_url(server.app, server.url, server.user))  # type: ignore[attr-defined]
-    try:
+    with checked_page(browser, server, user=server.user) as page:  # type: ignore[attr-defined]
         yield page
-        assert page.errors == [], f"JavaScript errors: {page.errors}"
-    finally:
-        context.close()
 
 
 def _header_user(page: Any, page_name: str) -> str:

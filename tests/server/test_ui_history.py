@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from . import test_ui_e2e as e2e
-from .test_ui_e2e import LiveServer, _drag, _flat, _live, _wait_saved
+from .conftest import LiveServer
+from .test_ui_e2e import _drag, _flat, _live, _wait_saved
 
-# The live server, browser and page fixtures of the end-to-end tests.
-server, browser, page = e2e.server, e2e.browser, e2e.page
+# The live server and page fixtures of the end-to-end tests (browser: conftest's).
+server, page = e2e.server, e2e.page
 
 K = 17
 

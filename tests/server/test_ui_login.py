@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from .auth_helpers import browser_login_url, make_user
-from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
+from .conftest import LiveServer, checked_page, image_project, require_browser, solid_images
 
 MANAGER_CONTROLS = ("#upload-button", "#export-coco", "#autolabel-button", "#edit-template")
 
@@ -19,49 +19,25 @@ MANAGER_CONTROLS = ("#upload-button", "#export-coco", "#autolabel-button", "#edi
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     require_browser()
-    from PIL import Image
-
-    from posekit.skeleton import get_preset
-    from posekit.store import Workspace, import_images
-
     root = tmp_path_factory.mktemp("ui-login")
-    (root / "img").mkdir()
-    Image.new("RGB", (64, 48), (120, 80, 40)).save(root / "img" / "one.png")
-    with Workspace(root / "ws") as ws:
-        project = ws.create_project("team", get_preset("coco17"))
-        import_images(ws, project, "default", [root / "img"])
-    live = LiveServer(root / "ws")
-    live.project_id = project.id  # type: ignore[attr-defined]
-    live.item_id = live.item_id(project.id, "one.png")  # type: ignore[attr-defined,method-assign]
-    keypoints = [[10.0 + k, 10.0 + k] for k in range(17)]
-    live.post(
-        f"/api/items/{live.item_id}/instances",  # type: ignore[attr-defined]
-        {"keypoints": keypoints, "visibility": [2] * 17, "box": [5, 5, 40, 40]},
-    )
-    try:
+    images = solid_images(root / "img", {"one.png": (120, 80, 40)}, (64, 48))
+    project_id = image_project(root / "ws", "team", [images])
+    with LiveServer(root / "ws") as live:
+        live.project_id = project_id
+        live.item_id = live.item_id(project_id, "one.png")  # type: ignore[attr-defined,method-assign]
+        keypoints = [[10.0 + k, 10.0 + k] for k in range(17)]
+        live.post(
+            f"/api/items/{live.item_id}/instances",  # type: ignore[attr-defined]
+            {"keypoints": keypoints, "visibility": [2] * 17, "box": [5, 5, 40, 40]},
+        )
         yield live
-    finally:
-        live.close()
-
-
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[Any]:
-    with launched_chromium() as chromium:
-        yield chromium
 
 
 @pytest.fixture()
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    try:
+    """A page that is not logged in."""
+    with checked_page(browser, bypass_csp=False) as page:
         yield page
-        assert page.errors == [], f"JavaScript errors: {page.errors}"
-    finally:
-        context.close()
 
 
 def test_login_page_then_back_to_the_view_then_logout(page: Any, server: LiveServer) -> None:

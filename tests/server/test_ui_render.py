@@ -11,17 +11,13 @@ of the same scene from empty caches: not one pixel may differ.
 from __future__ import annotations
 
 import random
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .auth_helpers import access_token, bearer, browser_login_url
-from .test_ui_e2e import CHROMIUM, launched_chromium
+from .conftest import LiveServer, checked_page, image_project, require_browser
 
 IMAGE = "000000000785.jpg"  # 640x425
 COLUMNS, ROWS = 8, 3
@@ -44,12 +40,6 @@ REPAIR_CHECK_JS = """() => {
   }
   return [differ, maxDiff];
 }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _crowd(width: int, height: int, names: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -79,63 +69,25 @@ def _crowd(width: int, height: int, names: tuple[str, ...]) -> list[dict[str, An
     return people
 
 
-class _LoggedInUrl(str):
-    """A URL of the app, with ``login_url()``: a one-time login link to open first."""
-
-    login_url: Any
-
-
 @pytest.fixture(scope="module")
-def crowd_url(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[str]:
-    """A live server with one image holding a crowd of COCO-WholeBody people; the URL
-    of its annotation view."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    uvicorn = pytest.importorskip("uvicorn", reason="uvicorn (server extra) is not installed")
-    import httpx
-
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
-    from posekit.server import create_app
-    from posekit.server.settings import Settings
+def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[LiveServer]:
+    """A live server with one image holding a crowd of COCO-WholeBody people; ``view``:
+    the URL of its annotation view."""
+    require_browser()
     from posekit.skeleton import get_preset
-    from posekit.store import Workspace, import_images
 
     image = shared_data / "coco-val2017-sample" / "images" / IMAGE
     if not image.is_file():
         pytest.skip(f"COCO sample image not found at {image}")
     workspace = tmp_path_factory.mktemp("ui-render") / "ws"
-    template = get_preset("coco_wholebody133")
-    with Workspace(workspace) as ws:
-        ws.create_project("crowd", template)
-        import_images(ws, "crowd", "default", [image])
-    port = _free_port()
-    app = create_app(Settings(workspace=workspace, host="127.0.0.1", port=port))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=url, timeout=60, headers=bearer(access_token(app))) as http:
-            pid = http.get("/api/projects").json()[0]["id"]
-            item = http.get(f"/api/projects/{pid}/items").json()["items"][0]
-            for body in _crowd(item["width"], item["height"], template.keypoints):
-                http.post(f"/api/items/{item['id']}/instances", json=body).raise_for_status()
-        view = _LoggedInUrl(f"{url}/#/projects/{pid}/items/{item['id']}?filter=all&order=name")
-        view.login_url = lambda: browser_login_url(app, url)
-        yield view
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser(crowd_url: str) -> Iterator[Any]:
-    with launched_chromium() as chromium:
-        yield chromium
+    pid = image_project(workspace, "crowd", [image], preset="coco_wholebody133")
+    with LiveServer(workspace) as live:
+        item = live.get(f"/api/projects/{pid}/items")["items"][0]
+        names = get_preset("coco_wholebody133").keypoints
+        for body in _crowd(item["width"], item["height"], names):
+            live.post(f"/api/items/{item['id']}/instances", body)
+        live.view = f"{live.url}/#/projects/{pid}/items/{item['id']}?filter=all&order=name"  # type: ignore[attr-defined]
+        yield live
 
 
 def _drag_some(page: Any, count: int) -> None:
@@ -166,15 +118,10 @@ def _drag_some(page: Any, count: int) -> None:
 
 @pytest.mark.parametrize("dpr", [1, 2])
 def test_repaired_layers_equal_a_redraw_from_scratch(
-    browser: Any, crowd_url: str, dpr: int
+    browser: Any, server: LiveServer, dpr: int
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, device_scale_factor=dpr)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    try:
-        page.goto(crowd_url.login_url())
-        page.goto(crowd_url)
+    with checked_page(browser, server, bypass_csp=False, device_scale_factor=dpr) as page:
+        page.goto(server.view)  # type: ignore[attr-defined]
         page.wait_for_selector("body[data-page=annotate]")
         _drag_some(page, 4)
         differ, max_diff = page.evaluate(REPAIR_CHECK_JS)
@@ -193,6 +140,4 @@ def test_repaired_layers_equal_a_redraw_from_scratch(
         _drag_some(page, 3)
         differ, max_diff = page.evaluate(REPAIR_CHECK_JS)
         assert (differ, max_diff) == (0, 0), f"zoomed: {differ} pixels differ (max {max_diff})"
-        assert errors == []
-    finally:
-        context.close()
+        # checked_page: no JavaScript error in all that.

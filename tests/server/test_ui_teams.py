@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from .auth_helpers import browser_login_url, make_user
-from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
+from .auth_helpers import make_user
+from .conftest import LiveServer, image_project, new_page, require_browser
 
 LEFT_WRIST = 9
 
@@ -26,9 +26,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     require_browser()
     from PIL import Image, ImageDraw
 
-    from posekit.skeleton import get_preset
-    from posekit.store import Workspace, import_images
-
     root = tmp_path_factory.mktemp("ui-teams")
     images = root / "images"
     images.mkdir()
@@ -36,22 +33,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         image = Image.new("RGB", (400, 300), (30 + 60 * index, 90, 140))
         ImageDraw.Draw(image).ellipse((150, 60, 250, 260), fill=(220, 200, 180))
         image.save(images / f"person{index}.png")
-    workspace = root / "ws"
-    with Workspace(workspace) as ws:
-        ws.create_project("team", get_preset("coco17"))
-        import_images(ws, "team", "default", [images])
-    live = LiveServer(workspace)
-    try:
-        live.project_id = next(p["id"] for p in live.get("/api/projects"))  # type: ignore[attr-defined]
+    project_id = image_project(root / "ws", "team", [images])
+    with LiveServer(root / "ws") as live:
+        live.project_id = project_id
         yield live
-    finally:
-        live.close()
-
-
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[Any]:
-    with launched_chromium() as chromium:
-        yield chromium
 
 
 class Person:
@@ -59,15 +44,10 @@ class Person:
 
     def __init__(self, browser: Any, server: LiveServer, user: Any) -> None:
         self.user = user
-        # bypass_csp: wait_for_function evaluates strings (see test_ui_e2e.page).
-        self.context = browser.new_context(viewport={"width": 1400, "height": 800}, bypass_csp=True)
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(TIMEOUT_MS)
-        self.errors: list[str] = []
-        self.dialogs: list[str] = []
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        self.page.goto(browser_login_url(server.app, server.url, user=user))
+        page = new_page(browser, server, user=user, viewport=(1400, 800), record_dialogs=True)
+        self.page, self.context = page, page.context
+        self.errors: list[str] = page.errors
+        self.dialogs: list[str] = page.dialogs
         self.page.wait_for_selector("body[data-page=projects]")
 
     def state(self) -> dict[str, Any]:

@@ -6,7 +6,6 @@ ViTPose in a model folder the server is told about) and one that cannot load."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from .auth_helpers import browser_login_url
-from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
+from .conftest import LiveServer, new_page, require_browser
 
 IMAGE = "000000000785.jpg"  # one skier, 640x425
 # Where the editor's points go, in canvas units (the canvas is 400 x 500).
@@ -37,37 +35,18 @@ def server(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
     root = tmp_path_factory.mktemp("ui-setup")
     models = root / "models"
     models.mkdir()
-    old = os.environ.get("POSEKIT_MODEL_DIRS")
-    os.environ["POSEKIT_MODEL_DIRS"] = str(models)
-    try:
+    with pytest.MonkeyPatch.context() as env:  # the app reads it once, when made
+        env.setenv("POSEKIT_MODEL_DIRS", str(models))
         live = LiveServer(root / "ws")
-    finally:
-        if old is None:
-            os.environ.pop("POSEKIT_MODEL_DIRS", None)
-        else:
-            os.environ["POSEKIT_MODEL_DIRS"] = old
     live.images = images  # type: ignore[attr-defined]
     live.models = models  # type: ignore[attr-defined]
-    try:
+    with live:
         yield live
-    finally:
-        live.close()
-
-
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[Any]:
-    with launched_chromium() as chromium:
-        yield chromium
 
 
 def _new_page(browser: Any, server: LiveServer) -> Any:
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page = new_page(browser, server, viewport=(1400, 900))  # logged in, then at /
     page.on("dialog", lambda dialog: dialog.dismiss())
-    page.goto(browser_login_url(server.app, server.url))  # logged in, then at /
     return page
 
 

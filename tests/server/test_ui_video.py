@@ -12,124 +12,46 @@ points; the fake pose model ``squares`` follows the square.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from video_fakes import SquarePose, square_frames, square_pose_keypoints, write_frame_folder
+from video_fakes import SquarePose, square_pose_keypoints
 
-from .auth_helpers import access_token, bearer, browser_login_url
-from .test_ui_e2e import launched_chromium, require_browser
+from .conftest import CLIENT_HEADERS, LiveServer, require_browser, walker, walker_videos
 
-TIMEOUT_MS = 30_000
 FRAMES = 24
 VIDEOS = ("play", "edit", "tools", "copy", "split", "propagate", "grid")
-
-
-def walker(f: int) -> tuple[int, int]:
-    return 6 + 2 * f, 30
 
 
 def pose_body(x: float, y: float, **extra: Any) -> dict[str, Any]:
     return {"keypoints": square_pose_keypoints(x, y).tolist(), "visibility": [2] * 17, **extra}
 
 
-class LiveServer:
-    def __init__(self, workspace: Path) -> None:
-        import httpx
-        import uvicorn
-
-        from posekit.server import create_app
-        from posekit.server.settings import Settings
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(Settings(workspace=workspace, host="127.0.0.1", port=self.port))
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the test server did not start on {self.url}")
-            time.sleep(0.05)
-        headers = {"X-Posekit-Client": "ui", **bearer(access_token(self.app))}
-        self.http = httpx.Client(base_url=self.url, timeout=60, headers=headers)
-        self.project_id = 0
-        self.videos: dict[str, int] = {}
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.http.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json()
-
-    def close(self) -> None:
-        self.http.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     require_browser()
     from posekit.models import registry
-    from posekit.skeleton import get_preset
-    from posekit.store import Workspace
-    from posekit.store.video_imports import import_video
 
     root = tmp_path_factory.mktemp("ui-video")
-    folder = write_frame_folder(root / "walk", square_frames(FRAMES, [walker]))
-    videos = {}
-    with Workspace(root / "ws") as ws:
-        project = ws.create_project("walkers", get_preset("coco17"))
-        for name in VIDEOS:
-            imported = import_video(
-                ws, project, f"clips-{name}", folder, frames_folder=True, fps=12, name=name
-            )
-            videos[name] = imported.video.id
+    project_id, videos = walker_videos(root, VIDEOS, FRAMES)
     previous = registry.POSE_ESTIMATORS.get("squares")
     registry.POSE_ESTIMATORS["squares"] = lambda arg, **options: SquarePose()
-    live = LiveServer(root / "ws")
-    live.project_id, live.videos = project.id, videos
     try:
-        yield live
+        with LiveServer(root / "ws", headers=CLIENT_HEADERS) as live:
+            live.project_id, live.videos = project_id, videos
+            yield live
     finally:
-        live.close()
         if previous is None:
             registry.POSE_ESTIMATORS.pop("squares", None)
         else:
             registry.POSE_ESTIMATORS["squares"] = previous
 
 
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[Any]:
-    with launched_chromium() as chromium:
-        yield chromium
-
-
-@pytest.fixture()
-def page(browser: Any, server: LiveServer) -> Iterator[Any]:
-    # bypass_csp: wait_for_function evaluates strings, which the CSP (no eval) forbids.
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.goto(browser_login_url(server.app, server.url))  # logged in, then at /
-    try:
-        yield page
-        assert page.errors == [], f"JavaScript errors: {page.errors}"
-    finally:
-        context.close()
+# The browser and page fixtures: tests/server/conftest.py.
 
 
 # ---------------------------------------------------------------- helpers

@@ -23,18 +23,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from video_fakes import square_frames, square_pose_keypoints, write_frame_folder
+from video_fakes import square_pose_keypoints
 
-from .auth_helpers import browser_login_url
-from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
+from .conftest import LiveServer, checked_page, log_in, require_browser, walker, walker_videos
 from .test_ui_video import _on_page, _seek, _state, _until, _wait_frame, pose_body
 
 FRAMES = 24
 VIDEOS = ("outside", "overwrite", "reject", "expect")
-
-
-def walker(f: int) -> tuple[int, int]:
-    return 6 + 2 * f, 30
 
 
 class Server:
@@ -45,9 +40,7 @@ class Server:
         self.url, self.app = live.url, live.app
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.live.http.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json()
+        return self.live.call(method, path, body)
 
     def track(self, vid: int, track_id: int) -> dict[str, Any]:
         tracks = self.call("GET", f"/api/videos/{vid}/tracks")
@@ -69,77 +62,54 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     require_browser()
     from posekit import Instance
-    from posekit.skeleton import get_preset
     from posekit.store import Workspace
-    from posekit.store.video_imports import import_video
 
     root = tmp_path_factory.mktemp("ui-video-edits")
-    folder = write_frame_folder(root / "walk", square_frames(FRAMES, [walker]))
-    videos = {}
-    with Workspace(root / "ws") as ws:
-        project = ws.create_project("walkers", get_preset("coco17"))
-        for name in VIDEOS:
-            imported = import_video(
-                ws, project, f"clips-{name}", folder, frames_folder=True, fps=12, name=name
-            )
-            videos[name] = imported.video.id
-        # Model predictions of track 1 on every frame of "reject" (status predicted),
-        # and of a second track 2 (shifted down) on frame 6.
-        preds = {
-            f: [
-                Instance(
-                    square_pose_keypoints(*walker(f)),
-                    np.full(17, 2),
-                    score=0.8,
-                    source="model:squares",
-                    status="predicted",
-                    track_id=1,
-                )
-            ]
-            for f in range(FRAMES)
-        }
-        preds[6].append(
+    project_id, videos = walker_videos(root, VIDEOS, FRAMES)
+    # Model predictions of track 1 on every frame of "reject" (status predicted),
+    # and of a second track 2 (shifted down) on frame 6.
+    preds = {
+        f: [
             Instance(
-                square_pose_keypoints(walker(6)[0], 60),
+                square_pose_keypoints(*walker(f)),
                 np.full(17, 2),
-                score=0.7,
+                score=0.8,
                 source="model:squares",
                 status="predicted",
-                track_id=2,
+                track_id=1,
             )
+        ]
+        for f in range(FRAMES)
+    }
+    preds[6].append(
+        Instance(
+            square_pose_keypoints(walker(6)[0], 60),
+            np.full(17, 2),
+            score=0.7,
+            source="model:squares",
+            status="predicted",
+            track_id=2,
         )
+    )
+    with Workspace(root / "ws") as ws:
         ws.write_frame_predictions(videos["reject"], preds)
-    live = LiveServer(root / "ws")
-    try:
-        yield Server(live, root, project.id, videos)
-    finally:
-        live.close()
-
-
-@pytest.fixture(scope="module")
-def browser(server: Server) -> Iterator[Any]:
-    with launched_chromium() as chromium:
-        yield chromium
+    with LiveServer(root / "ws") as live:
+        yield Server(live, root, project_id, videos)
 
 
 @pytest.fixture()
 def page(browser: Any, server: Server) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.errors = []
-    page.conflicts = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.on(
-        "response",
-        lambda r: page.conflicts.append(f"{r.request.method} {r.url}") if r.status == 409 else None,
-    )
-    page.goto(browser_login_url(server.app, server.url))
-    try:
+    """The standard page (conftest), also collecting the responses with status 409."""
+    with checked_page(browser) as page:
+        page.conflicts = []
+        page.on(
+            "response",
+            lambda r: (
+                page.conflicts.append(f"{r.request.method} {r.url}") if r.status == 409 else None
+            ),
+        )
+        log_in(page, server)
         yield page
-        assert page.errors == [], f"JavaScript errors: {page.errors}"
-    finally:
-        context.close()
 
 
 def _open(page: Any, server: Server, video: str, frame: int) -> int:

@@ -13,11 +13,8 @@ import pytest
 
 pytest.importorskip("av", reason="needs the [video] extra (PyAV)")
 
-from .auth_helpers import browser_login_url
-from .test_ui_e2e import launched_chromium, require_browser
-from .test_ui_video import LiveServer
+from .conftest import CLIENT_HEADERS, LiveServer, checked_page, require_browser
 
-TIMEOUT_MS = 30_000
 FRAMES = 20
 
 # The last frame request's Server-Timing names, after a seek through the view.
@@ -49,34 +46,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with Workspace(root / "ws") as ws:
         project = ws.create_project("wide", get_preset("coco17"))
         video = import_video(ws, project, "clips", clip).video
-    live = LiveServer(root / "ws")
-    live.project_id, live.videos = project.id, {"wide": video.id}
-    try:
-        yield live
-    finally:
-        live.app.state.posekit_video_frames.close()
-        live.close()
+    with LiveServer(root / "ws", headers=CLIENT_HEADERS) as live:
+        live.project_id, live.videos = project.id, {"wide": video.id}
+        try:
+            yield live
+        finally:
+            live.app.state.posekit_video_frames.close()
 
 
 @pytest.fixture()
-def page(server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Any]:
+def page(browser: Any, server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Any]:
     scale = getattr(request, "param", 1)
-    with launched_chromium() as browser:
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 720}, device_scale_factor=scale, bypass_csp=True
-        )
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.errors = []
-        page.on("pageerror", lambda error: page.errors.append(str(error)))
-        page.goto(browser_login_url(server.app, server.url))
+    with checked_page(browser, server, device_scale_factor=scale) as page:
         # prefetch off: each seek asks the server for its frame
         page.evaluate("localStorage.setItem('posekit.videoPrefetch', 'off')")
-        try:
-            yield page
-            assert page.errors == [], f"JavaScript errors: {page.errors}"
-        finally:
-            context.close()
+        yield page
 
 
 def _proxy_ready(server: LiveServer, vid: int, timeout: float = 120) -> bool:

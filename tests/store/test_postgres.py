@@ -12,16 +12,18 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from posekit import get_preset
 from posekit.store import SchemaVersionError, StaleVersionError, Workspace, import_images
 from posekit.store import database as database_module
+from posekit.store import instances as instances_module
 from posekit.store.database import (
     DatabaseUnavailableError,
     WriteConflictError,
@@ -200,60 +202,110 @@ def test_names_are_ordered_by_code_point_on_both(opener: Callable[[], Workspace]
 
 
 # ------------------------------------------------------------------ isolation and retries
-def test_a_deadlocked_write_is_retried_as_a_whole(postgres_database: str, tmp_path: Path) -> None:
+def _wait_until_blocked(watch: Any, pid: int, by: int, timeout_s: float = 30) -> None:
+    """Return once backend ``pid`` waits for a lock that backend ``by`` holds."""
+    blocked = text("SELECT CAST(:by AS integer) = ANY(pg_blocking_pids(:pid))")
+    deadline = time.monotonic() + timeout_s
+    while not watch.execute(blocked, {"by": by, "pid": pid}).scalar():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"backend {pid} never waited for a lock of backend {by}")
+        time.sleep(0.01)
+
+
+def test_a_deadlocked_write_is_retried_as_a_whole(
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """patch_instance locks the instance, then its item; a rival transaction holds the
-    item and then wants the instance: PostgreSQL aborts the first waiter (deadlock,
-    40P01), patch_instance runs again after the rival committed, and succeeds."""
+    item and then wants the instance: PostgreSQL aborts patch_instance (deadlock,
+    40P01), which runs again, as a whole, after the rival committed, and succeeds.
+
+    Ordered by events, not by timing (a loaded machine may be slow anywhere): the
+    rival asks for the instance first, and its own deadlock check is put off
+    (``deadlock_timeout``) past its ``lock_timeout``, so the one check that can find
+    the cycle is patch_instance's, once it asks for the item and closes it. The retry
+    starts once the rival has committed: the rival's write changes no version, so a
+    retry reading the instance before that commit would write over it."""
     ws = Workspace(tmp_path / "ws", database_url=postgres_database)
-    rival_engine = create_engine(postgres_database, poolclass=NullPool)
+    rival_engine = create_engine(
+        postgres_database,
+        poolclass=NullPool,
+        connect_args={"options": "-c deadlock_timeout=10min -c lock_timeout=60s"},
+    )
+    may_update = threading.Event()
+    thread = threading.Thread()
     try:
+        try:
+            rival_engine.connect().close()
+        except OperationalError as exc:
+            if "deadlock_timeout" not in str(exc):
+                raise
+            pytest.skip(f"the test's PostgreSQL role may not set deadlock_timeout: {exc.orig}")
         project = ws.create_project("people", get_preset("coco17"))
         import_images(ws, project, "train", [_images(tmp_path / "a", 1)])
         item = ws.list_items(project)[0]
         record = ws.add_instance(item, make_prediction(1))
-        template_of_item = ws._template_of_item
         attempts: list[int] = []
+        aborted: list[str | None] = []  # SQLSTATEs of patch_instance's aborted attempts
+        rival_pid: list[int] = []
+        rival_errors: list[BaseException] = []
         holds_item = threading.Event()
 
-        def patch_is_waiting(conn) -> bool:  # another backend waits for a lock
-            waiting = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).scalar()
-            return bool(waiting)
-
         def rival() -> None:
-            with rival_engine.begin() as conn, rival_engine.connect() as watch:
-                conn.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": item.id})
+            try:
+                with rival_engine.begin() as conn:
+                    rival_pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                    # NO KEY UPDATE, as lock_rows takes: patch_instance's history row (a
+                    # foreign key to the item) is written, its own lock of the item waits.
+                    conn.execute(text("SELECT id FROM items WHERE id = :i FOR NO KEY UPDATE"),
+                                 {"i": item.id})  # fmt: skip
+                    holds_item.set()
+                    may_update.wait(60)
+                    conn.execute(text("UPDATE instances SET score = 0.25 WHERE id = :i"),
+                                 {"i": record.id})  # fmt: skip
+            except BaseException as exc:
+                rival_errors.append(exc)
+            finally:
                 holds_item.set()
-                # Only once patch_instance holds the instance and waits for the item
-                # (not after a fixed sleep: a loaded machine may be slower), so it is
-                # the first waiter, the one PostgreSQL's deadlock check aborts.
-                deadline = time.monotonic() + 30
-                while not patch_is_waiting(watch) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                conn.execute(text("UPDATE instances SET score = 0.25 WHERE id = :i"),
-                             {"i": record.id})  # fmt: skip
 
         thread = threading.Thread(target=rival)
+        transaction = ws.transaction
 
-        def in_between(conn, item_id):  # runs inside each attempt, before its writes
+        def attempt() -> Any:  # each run of patch_instance opens one transaction
             attempts.append(len(attempts) + 1)
             if len(attempts) == 1:
                 thread.start()
-                holds_item.wait(30)
-            return template_of_item(conn, item_id)
+                assert holds_item.wait(30) and not rival_errors, rival_errors
+            else:
+                thread.join(90)  # the rival committed: the retry reads its write
+            return transaction()
 
-        ws._template_of_item = in_between  # type: ignore[method-assign]
+        settle = instances_module.settle_item_statuses
+
+        def settle_once_the_rival_waits(conn: Any, item_ids: Any, **options: Any) -> None:
+            if len(attempts) == 1:  # patch_instance holds the instance (its UPDATE is done)
+                may_update.set()
+                own_pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                with rival_engine.connect() as watch:
+                    _wait_until_blocked(watch, rival_pid[0], by=own_pid)
+            try:
+                settle(conn, item_ids, **options)  # locks the item: closes the cycle
+            except DBAPIError as exc:
+                aborted.append(getattr(exc.orig, "sqlstate", None))
+                raise
+
+        ws.transaction = attempt  # type: ignore[method-assign]
+        monkeypatch.setattr(instances_module, "settle_item_statuses", settle_once_the_rival_waits)
         done = ws.patch_instance(record.id, {"status": "accepted"}, record.version)
-        thread.join(30)
-        assert attempts == [1, 2]
+        thread.join(90)
+        assert rival_errors == []
+        assert attempts == [1, 2] and aborted == ["40P01"]
         assert done.version == 2 and done.instance.status == "accepted"
         assert done.instance.score == pytest.approx(0.25)  # the rival's write is kept
         assert ws.get_item(item.id).status == "reviewed"
     finally:
+        may_update.set()
+        if thread.is_alive():
+            thread.join(90)
         ws.close()
         rival_engine.dispose()
 
