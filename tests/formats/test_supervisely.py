@@ -24,6 +24,8 @@ from posekit.formats.supervisely import (
     to_supervisely,
     write_supervisely,
 )
+from posekit.formats.supervisely_graph import SuperviselyItem, _graph_instance, _occluded_names
+from posekit.formats.supervisely_graph import _template as _sly_template
 from posekit.skeleton import Skeleton, get_preset
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -102,6 +104,14 @@ def test_node_key_not_in_template(tmp_path: Path) -> None:
     [
         (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[1]), "is not \\[x, y\\]"),
         (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=["a", 2]), "not \\[x, y\\]"),
+        # a third number was once dropped silently by the bulk reader
+        (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[1, 2, 3]), "is not \\[x, y\\]"),
+        (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[True, 2]), "is not \\[x, y\\]"),
+        # finite in JSON (float64) but infinite as a float32 keypoint
+        (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[1e39, 2]),
+         "'8f1b2c3d': 'loc' \\[1e\\+39, 2\\] is beyond the range of float32"),
+        (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[10**400, 2]),
+         "dog_1.jpg.json: not valid JSON: number is infinity"),
         (lambda d: d["objects"][1]["tags"][0].update(value="wing"), "names 'wing'"),
         (lambda d: d.pop("size"), "'size' must be"),
     ],
@@ -110,6 +120,29 @@ def test_bad_annotations(tmp_path: Path, change, message: str) -> None:
     root = _project(tmp_path, change)
     with pytest.raises(SuperviselyFormatError, match=message):
         read_supervisely(root)
+
+
+def _fixture_item(change) -> tuple[dict, list[SuperviselyItem]]:
+    root = FIXTURES / "supervisely_images"
+    meta = json.loads((root / "meta.json").read_text())
+    ann = json.loads((root / "dogs" / "ann" / "dog_1.jpg.json").read_text())
+    change(ann)
+    return meta, [SuperviselyItem("dogs", "dog_1.jpg", ann)]
+
+
+@pytest.mark.parametrize(
+    "loc", [[10**400, 2], [float("nan"), 2], [2, float("-inf")], [1, 2, 3], "1,2", None]
+)
+def test_bad_python_locations_are_errors(loc) -> None:
+    """Python input (``from_supervisely``) can hold what JSON cannot: ints beyond
+    float64, NaN; each is an error naming the node, not a crash."""
+    meta, items = _fixture_item(
+        lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=loc)
+    )
+    with pytest.raises(SuperviselyFormatError,
+                       match=r"dog_1.jpg.json: objects\[1\]: node '8f1b2c3d': 'loc' .* is not "
+                             r"\[x, y\] \(two finite numbers\)"):  # fmt: skip
+        from_supervisely(meta, items)
 
 
 def test_bad_meta_and_json(tmp_path: Path) -> None:
@@ -172,6 +205,49 @@ def test_images_round_trip_is_lossless(ds: PoseDataset) -> None:
     for name, item in before.items():
         assert (after[name].image.width, after[name].image.height) == (640, 480)
         assert after[name].instances == item.instances
+
+
+def _one_by_one(meta: dict, items: list[SuperviselyItem], skeleton) -> list[list[Instance]]:
+    """Each image's instances read object by object (the reader's fallback)."""
+    template = _sly_template(meta, skeleton, None, "p")
+    out = []
+    for item in items:
+        objects = [o for o in item.annotation["objects"] if o.get("geometryType") == "graph"]
+        out.append([
+            _graph_instance(o.get("nodes"), _occluded_names(o.get("tags"), "w"), template, "w")
+            for o in objects
+        ])  # fmt: skip
+    return out
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(image_datasets(), st.sampled_from(["as_written", "int_locs", "tuple_locs", "no_disabled"]))
+def test_bulk_reading_equals_one_by_one(ds: PoseDataset, variant: str) -> None:
+    """The column-wise reader gives, object for object, what the one-by-one reader
+    gives, on files as posekit writes them and on variants other writers make
+    (integer pixels, tuples from Python, missing nodes instead of disabled ones)."""
+    if len({i.image.file_name for i in ds.images}) != len(ds.images):
+        return
+    meta, items = to_supervisely(ds)
+    meta = json.loads(json.dumps(meta))
+    for item in items:
+        for obj in item.annotation["objects"]:
+            nodes = obj["nodes"]
+            for key in list(nodes):
+                node = nodes[key]
+                if variant == "int_locs":
+                    node["loc"] = [int(v) for v in node["loc"]]
+                elif variant == "tuple_locs":
+                    node["loc"] = tuple(node["loc"])
+                elif variant == "no_disabled" and node.get("disabled"):
+                    del nodes[key]
+    read = from_supervisely(meta, items, ds.skeleton)
+    by_name = {i.image.file_name: i.instances for i in read.images}
+    expected = _one_by_one(meta, items, ds.skeleton)
+    assert len(by_name) == len(items)
+    for item, instances in zip(items, expected):
+        name = item.name if item.dataset == "ds0" else f"{item.dataset}/{item.name}"
+        assert by_name[name] == instances
 
 
 @st.composite

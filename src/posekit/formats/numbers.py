@@ -10,6 +10,7 @@ Coordinates are float32 in :class:`~posekit.core.Instance`; a writer that puts
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -26,10 +27,16 @@ __all__ = [
 _MAX_EXACT_INT = float(2**53)
 
 
+#: The largest finite float64 (ints beyond it do not convert to a float).
+_FLOAT64_MAX = sys.float_info.max
+
+
 def is_finite_number(value: Any) -> bool:
     """True for a finite JSON number: an ``int`` or ``float`` (not a ``bool``, not a
-    numpy scalar), not NaN or infinite."""
-    return type(value) in (int, float) and math.isfinite(value)
+    numpy scalar), not NaN or infinite; an ``int`` too large for a float64 is not."""
+    if type(value) is float:
+        return math.isfinite(value)
+    return type(value) is int and -_FLOAT64_MAX <= value <= _FLOAT64_MAX
 
 
 def shortest_decimals(values: np.ndarray) -> np.ndarray:
