@@ -1,6 +1,8 @@
-"""TfliteModel's reused input buffer and direct output copies give the model exactly
-the inputs, and the caller exactly the outputs, of the per-call float conversion and
-``get_tensor`` they replace (bit-for-bit, on real crops of a shared sample)."""
+"""TfliteModel's in-place input conversion and direct output reads give the model
+exactly the inputs, and the caller exactly the outputs, of the per-call float
+conversion and ``get_tensor`` they replace (bit-for-bit, on real crops of a shared
+sample); the estimator reads only the heatmap windows it needs, with the results of
+the whole-heatmap code."""
 
 from __future__ import annotations
 
@@ -35,8 +37,13 @@ def test_pixels_fed_through_the_buffer_are_the_float_conversion(crops):
             model._invoke(interpreter, crop[None].astype(np.float32) * (1.0 / 255.0))
             want = [interpreter.get_tensor(i) for i in outputs]
             model._invoke_pixels(interpreter, crop, 1.0 / 255.0)
-            fed = model._input_buffer
+            fed = interpreter.get_tensor(model._input)
             assert np.array_equal(fed, crop[None].astype(np.float32) * (1.0 / 255.0))
+            # a flipped (negative-stride) crop, as the flip test feeds it
+            model._invoke_pixels(interpreter, crop[:, ::-1], 1.0 / 255.0)
+            fed = interpreter.get_tensor(model._input)
+            assert np.array_equal(fed, crop[None, :, ::-1].astype(np.float32) * (1.0 / 255.0))
+            model._invoke_pixels(interpreter, crop, 1.0 / 255.0)
             for index, expected in zip(outputs, want):
                 got = np.empty(expected.shape[1:], expected.dtype)
                 model._copy_output(interpreter, index, got)
@@ -61,6 +68,18 @@ def _infer_reference(self, crops):
         flags[i] = interpreter.get_tensor(self._out_flag).reshape(-1)[0]
         heatmaps[i] = interpreter.get_tensor(self._out_heatmap)[0]
     return landmarks, flags, heatmaps
+
+
+def _decode_crop_reference(self, crops):
+    """``BlazePoseEstimator._decode_crop`` on whole heatmaps (the reference)."""
+    from posekit.models.blazepose.landmarks import refine_with_heatmap_peaks
+
+    landmarks, flags, heatmaps = _infer_reference(self, crops)
+    points = landmarks[..., 0:2].copy()
+    refined, peaks = refine_with_heatmap_peaks(points, heatmaps)
+    if self.heatmap_refine:
+        points = refined
+    return points, landmarks[..., 2:5], flags, peaks
 
 
 def _face_run_reference(self, image, rois):
@@ -98,7 +117,7 @@ def test_estimator_instances_are_those_of_the_reference_code(shared_data):
         BlazePoseEstimator() as estimator,
         BlazePoseEstimator() as reference,
     ):
-        reference._infer = types.MethodType(_infer_reference, reference)
+        reference._decode_crop = types.MethodType(_decode_crop_reference, reference)
         if reference._face is not None:
             reference._face._run = types.MethodType(_face_run_reference, reference._face)
         people = 0
@@ -126,3 +145,65 @@ def test_estimator_instances_are_those_of_the_reference_code(shared_data):
                     assert a.score == b.score
                 people += len(got)
         assert people >= 20
+
+
+def test_wrong_input_shape_is_an_error_and_leaves_the_model_usable(crops):
+    with BlazePoseEstimator(box_align="box") as model:
+        interpreter = model._require_open()
+        with pytest.raises(ValueError, match=r"input of shape \(128, 128, 3\), the model takes"):
+            model._invoke_pixels(interpreter, crops[0][:128, :128], 1.0 / 255.0)
+        model._invoke_pixels(interpreter, crops[0], 1.0 / 255.0)  # no view left alive
+
+
+# ------------------------------- heatmap windows vs the whole-heatmap refinement
+def _refine_reference(points, heatmaps, kernel, min_confidence):
+    """``refine_with_heatmap_peaks`` as it was before the windows were split out."""
+    from posekit.models.blazepose.runtime import sigmoid
+
+    n, height, width, k = heatmaps.shape
+    scale = LANDMARK_SIZE / width
+    col = np.floor(points[..., 0] / scale).astype(np.int64)
+    row = np.floor(points[..., 1] / scale).astype(np.int64)
+    inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    offsets = np.arange(kernel) - (kernel - 1) // 2
+    cols, rows = col[..., None] + offsets, row[..., None] + offsets
+    col_ok, row_ok = (cols >= 0) & (cols < width), (rows >= 0) & (rows < height)
+    cols_c, rows_c = np.clip(cols, 0, width - 1), np.clip(rows, 0, height - 1)
+    batch = np.arange(n)[:, None, None, None]
+    chan = np.arange(k)[None, :, None, None]
+    window = heatmaps[batch, rows_c[:, :, :, None], cols_c[:, :, None, :], chan]
+    weights = sigmoid(window) * (row_ok[:, :, :, None] & col_ok[:, :, None, :])
+    total = weights.sum(axis=(2, 3))
+    peak = weights.max(axis=(2, 3))
+    safe = np.maximum(total, 1e-9)
+    mean_col = (weights.sum(axis=2) * cols_c).sum(axis=2) / safe
+    mean_row = (weights.sum(axis=3) * rows_c).sum(axis=2) / safe
+    refine = inside & (peak >= min_confidence) & (total > 0)
+    out = points.copy()
+    out[..., 0] = np.where(refine, mean_col * scale, points[..., 0])
+    out[..., 1] = np.where(refine, mean_row * scale, points[..., 1])
+    return out, np.where(inside, peak, 0.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("kernel", [7, 5, 1])
+def test_heatmap_windows_refine_as_the_whole_heatmap(kernel):
+    """Points inside, on the edge and outside the heatmap (and NaN-free logits of
+    both signs): the per-crop windows give the whole-heatmap results bit for bit."""
+    from posekit.models.blazepose.landmarks import (
+        heatmap_windows,
+        refine_with_heatmap_peaks,
+        refine_with_heatmap_windows,
+    )
+
+    rng = np.random.default_rng(kernel)
+    heatmaps = rng.normal(0, 3, (5, 64, 64, 39)).astype(np.float32)
+    points = rng.uniform(-20, 276, (5, 39, 2)).astype(np.float32)
+    points[0, :4] = [[0, 0], [255.9, 255.9], [256, 10], [-0.01, 100]]
+    want = _refine_reference(points, heatmaps, kernel, 0.5)
+    windows = np.stack([heatmap_windows(h, p, kernel) for h, p in zip(heatmaps, points)])
+    got = refine_with_heatmap_windows(points, windows, (64, 64), 0.5)
+    whole = refine_with_heatmap_peaks(points, heatmaps, kernel, 0.5)
+    for result in (got, whole):
+        assert np.array_equal(result[0], want[0]) and np.array_equal(result[1], want[1])
+    none = refine_with_heatmap_windows(points[:0], windows[:0], (64, 64))
+    assert none[0].shape == (0, 39, 2) and none[1].shape == (0, 39)

@@ -3,6 +3,8 @@ between successive crops."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from posekit.models.blazepose.runtime import LANDMARK_SIZE, ROI_ENLARGE, sigmoid
@@ -10,10 +12,12 @@ from posekit.models.blazepose.runtime import LANDMARK_SIZE, ROI_ENLARGE, sigmoid
 __all__ = [
     "HEATMAP_KERNEL",
     "LandmarkOutput",
+    "heatmap_windows",
     "keypoint_similarity",
     "pass_agreement",
     "refine_with_heatmap",
     "refine_with_heatmap_peaks",
+    "refine_with_heatmap_windows",
 ]
 
 HEATMAP_KERNEL = 7  # RefineLandmarksFromHeatmapCalculator kernel_size in MediaPipe's graph
@@ -128,6 +132,10 @@ def refine_with_heatmap_peaks(
     MediaPipe decodes this model's heatmap; the cell-centre reading measured a
     systematic half-cell shift on COCO.
 
+    The same as :func:`heatmap_windows` per crop then
+    :func:`refine_with_heatmap_windows` (which the estimator calls, so that it never
+    copies a whole heatmap out of the interpreter).
+
     Returns:
         The positions and ``(N, K)`` the window's peak probability (0 for points
         outside the heatmap).
@@ -135,28 +143,86 @@ def refine_with_heatmap_peaks(
     n, height, width, k = heatmaps.shape
     if n == 0:
         return points, np.zeros(points.shape[:2], np.float32)
-    scale = LANDMARK_SIZE / width
-    col = np.floor(points[..., 0] / scale).astype(np.int64)  # (N, K)
-    row = np.floor(points[..., 1] / scale).astype(np.int64)
-    inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-    offsets = np.arange(kernel) - (kernel - 1) // 2
-    cols = col[..., None] + offsets  # (N, K, kernel)
-    rows = row[..., None] + offsets
-    col_ok = (cols >= 0) & (cols < width)
-    row_ok = (rows >= 0) & (rows < height)
-    cols_c = np.clip(cols, 0, width - 1)
-    rows_c = np.clip(rows, 0, height - 1)
+    cells = _Cells(points, height, width, kernel)
     batch = np.arange(n)[:, None, None, None]
     chan = np.arange(k)[None, :, None, None]
-    window = heatmaps[batch, rows_c[:, :, :, None], cols_c[:, :, None, :], chan]
-    weights = sigmoid(window) * (row_ok[:, :, :, None] & col_ok[:, :, None, :])
+    windows = heatmaps[batch, cells.rows[:, :, :, None], cells.cols[:, :, None, :], chan]
+    return _refine(points, windows, cells, min_confidence)
+
+
+def heatmap_windows(
+    heatmap: np.ndarray, points: np.ndarray, kernel: int = HEATMAP_KERNEL
+) -> np.ndarray:
+    """The ``(K, kernel, kernel)`` logits around each of the ``(K, 2)`` landmark
+    positions of one crop in its ``(H, W, K)`` heatmap (cells clamped to the edge;
+    :func:`refine_with_heatmap_windows` masks the clamped ones)."""
+    # The clamped cells of _Cells, with less per-call overhead (once per crop).
+    height, width, k = heatmap.shape
+    scale = LANDMARK_SIZE / width
+    offsets = _offsets(kernel)
+    cells = np.floor(points / scale).astype(np.int64)[:, :, None] + offsets  # (K, 2, kernel)
+    cols = np.minimum(np.maximum(cells[:, 0], 0), width - 1)
+    rows = np.minimum(np.maximum(cells[:, 1], 0), height - 1)
+    return heatmap[rows[:, :, None], cols[:, None, :], _channels(k)]
+
+
+@functools.cache
+def _offsets(kernel: int) -> np.ndarray:
+    return np.arange(kernel) - (kernel - 1) // 2
+
+
+@functools.cache
+def _channels(k: int) -> np.ndarray:
+    return np.arange(k)[:, None, None]
+
+
+def refine_with_heatmap_windows(
+    points: np.ndarray,
+    windows: np.ndarray,
+    heatmap_size: tuple[int, int],
+    min_confidence: float = HEATMAP_MIN_CONFIDENCE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`refine_with_heatmap_peaks` from the crops' :func:`heatmap_windows`
+    ``(N, K, kernel, kernel)`` (``heatmap_size``: the heatmap's ``(H, W)``); the
+    same values, bit for bit."""
+    if len(points) == 0:
+        return points, np.zeros(points.shape[:2], np.float32)
+    height, width = heatmap_size
+    cells = _Cells(points, height, width, windows.shape[-1])
+    return _refine(points, windows, cells, min_confidence)
+
+
+class _Cells:
+    """The heatmap cells of ``(N, K, 2)`` crop positions and their windows."""
+
+    __slots__ = ("col_ok", "cols", "inside", "row_ok", "rows", "scale")
+
+    def __init__(self, points: np.ndarray, height: int, width: int, kernel: int) -> None:
+        self.scale = LANDMARK_SIZE / width
+        col = np.floor(points[..., 0] / self.scale).astype(np.int64)  # (N, K)
+        row = np.floor(points[..., 1] / self.scale).astype(np.int64)
+        self.inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+        offsets = np.arange(kernel) - (kernel - 1) // 2
+        cols = col[..., None] + offsets  # (N, K, kernel)
+        rows = row[..., None] + offsets
+        self.col_ok = (cols >= 0) & (cols < width)
+        self.row_ok = (rows >= 0) & (rows < height)
+        self.cols = np.clip(cols, 0, width - 1)
+        self.rows = np.clip(rows, 0, height - 1)
+
+
+def _refine(
+    points: np.ndarray, windows: np.ndarray, cells: _Cells, min_confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    weights = sigmoid(windows) * (cells.row_ok[:, :, :, None] & cells.col_ok[:, :, None, :])
     total = weights.sum(axis=(2, 3))
     peak = weights.max(axis=(2, 3))
     safe = np.maximum(total, 1e-9)
-    mean_col = (weights.sum(axis=2) * cols_c).sum(axis=2) / safe
-    mean_row = (weights.sum(axis=3) * rows_c).sum(axis=2) / safe
-    refine = inside & (peak >= min_confidence) & (total > 0)
+    mean_col = (weights.sum(axis=2) * cells.cols).sum(axis=2) / safe
+    mean_row = (weights.sum(axis=3) * cells.rows).sum(axis=2) / safe
+    refine = cells.inside & (peak >= min_confidence) & (total > 0)
+    scale = cells.scale
     out = points.copy()
     out[..., 0] = np.where(refine, mean_col * scale, points[..., 0])
     out[..., 1] = np.where(refine, mean_row * scale, points[..., 1])
-    return out, np.where(inside, peak, 0.0).astype(np.float32)
+    return out, np.where(cells.inside, peak, 0.0).astype(np.float32)

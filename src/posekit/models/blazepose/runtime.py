@@ -197,7 +197,6 @@ class TfliteModel:
 
     _interpreter: Any = None
     _input: int
-    _input_buffer: np.ndarray | None = None
     device: str
     inference_seconds: float
 
@@ -215,9 +214,11 @@ class TfliteModel:
             raise ModelError(f"{type(self).__name__} is closed")
         return self._interpreter
 
-    def _invoke(self, interpreter: Any, tensor: np.ndarray) -> None:
-        """One forward pass on ``tensor``; read the outputs from ``interpreter``."""
-        interpreter.set_tensor(self._input, tensor)
+    def _invoke(self, interpreter: Any, tensor: np.ndarray | None) -> None:
+        """One forward pass on ``tensor`` (None: on what the input tensor holds);
+        read the outputs from ``interpreter``."""
+        if tensor is not None:
+            interpreter.set_tensor(self._input, tensor)
         start = time.perf_counter()
         interpreter.invoke()
         self.inference_seconds += time.perf_counter() - start
@@ -227,15 +228,24 @@ class TfliteModel:
     ) -> None:
         """One forward pass on one ``(H, W, 3) uint8`` image fed as ``pixels * scale -
         offset``: exactly the float32 values of ``pixels.astype(np.float32) * scale -
-        offset``, computed into one input buffer reused across calls (no per-call
-        allocation or intermediate copies)."""
-        buffer = self._input_buffer
-        if buffer is None or buffer.shape[1:] != pixels.shape:
-            buffer = self._input_buffer = np.empty((1, *pixels.shape), np.float32)
-        np.multiply(pixels, np.float32(scale), out=buffer[0], dtype=np.float32)
-        if offset:
-            np.subtract(buffer, np.float32(offset), out=buffer)
-        self._invoke(interpreter, buffer)
+        offset``, computed in place in the interpreter's own input tensor (no buffer
+        of ours, no copy by ``set_tensor``)."""
+        view = interpreter.tensor(self._input)()
+        try:
+            if view.shape[1:] != pixels.shape:
+                raise ValueError(
+                    f"{type(self).__name__}: input of shape {pixels.shape}, the model takes "
+                    f"{view.shape[1:]}"
+                )
+            target = view[0]
+            np.copyto(target, pixels)  # uint8 -> float32 is exact
+            np.multiply(target, np.float32(scale), out=target)
+            if offset:
+                np.subtract(target, np.float32(offset), out=target)
+            del target
+        finally:
+            del view  # the interpreter refuses to run while a view of it is alive
+        self._invoke(interpreter, None)
 
     @staticmethod
     def _copy_output(interpreter: Any, index: int, out: np.ndarray) -> None:
