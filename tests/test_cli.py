@@ -231,3 +231,54 @@ def test_format_choices_come_from_the_format_table(capsys):
             main([command, "--help"])
         out = capsys.readouterr().out
         assert "{" + ",".join(names) + "}" in out.replace(" ", "").replace("\n", "")
+
+
+def test_import_prints_base_name_matches_and_skips(coco_sample, tmp_path, capsys):
+    """The annotations name the images ``images/train/<name>``; the project holds them
+    as ``<name>``: the command says which file entry went to which image, and, on a
+    second import, why each was skipped."""
+    data = json.loads((coco_sample / "person_keypoints.json").read_text())
+    for image in data["images"]:
+        image["file_name"] = f"images/train/{image['file_name']}"
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(data))
+    common = ["--workspace", str(tmp_path / "ws")]
+    assert main([*common, "-q", "init", "demo", "--template", "coco17"]) == 0
+    assert main([*common, "-q", "import", "demo", str(coco_sample / "images")]) == 0
+    capsys.readouterr()
+    importing = [*common, "import", "demo", "--coco", str(labels), "--image-root", str(tmp_path)]
+    assert main(importing) == 0
+    captured = capsys.readouterr()
+    said = captured.out + captured.err
+    names = sorted(p.name for p in (coco_sample / "images").glob("*.jpg"))
+    for name in names:
+        assert f"matched images/train/{name} -> {name} (same base name)" in said
+    assert "4 matched by base name" in said
+    assert main(importing) == 0  # nothing new: the entries are skipped, with the reason
+    captured = capsys.readouterr()
+    said = captured.out + captured.err
+    assert (
+        f"skipped images/train/{names[0]}: '{names[0]}' (same base name) is already in the "
+        "dataset with annotations"
+    ) in said
+    assert "... and" not in said  # 4 matches + 4 skips: under the 10 lines shown
+
+
+def test_matching_lines_are_cut_after_the_limit(capsys):
+    from types import SimpleNamespace
+
+    from posekit.cli.commands import _report_matching
+
+    report = SimpleNamespace(
+        matched=[(f"a/{i}.jpg", f"{i}.jpg") for i in range(4)],
+        skipped=[("b/x.jpg", "two images are named 'x.jpg': 'p/x.jpg', 'q/x.jpg'")],
+    )
+    _report_matching(report, limit=3)
+    captured = capsys.readouterr()
+    said = (captured.out + captured.err).splitlines()
+    assert said == [
+        "matched a/0.jpg -> 0.jpg (same base name)",
+        "matched a/1.jpg -> 1.jpg (same base name)",
+        "matched a/2.jpg -> 2.jpg (same base name)",
+        "... and 2 more",
+    ]
