@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from .auth_helpers import browser_login_url, make_user
-from .test_ui_e2e import TIMEOUT_MS, LiveServer, launched_chromium, require_browser
+from .auth_helpers import make_user
+from .conftest import LiveServer, checked_page, require_browser
 
 CVAT_TEMPLATE = {
     "name": "cvat-points",
@@ -75,31 +75,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         live.close()
 
 
-@pytest.fixture(scope="module")
-def browser(server: LiveServer) -> Iterator[Any]:
-    with launched_chromium() as chromium:
-        yield chromium
-
-
-def open_page(browser: Any, server: LiveServer, user: Any = None) -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.goto(browser_login_url(server.app, server.url, user=user))
-    page.wait_for_selector("body[data-page=projects]")
-    return page
-
-
 @pytest.fixture()
 def page(browser: Any, server: LiveServer) -> Iterator[Any]:
-    page = open_page(browser, server)
-    try:
+    """A fresh 1280x800 page, logged in as a fresh admin, at the project list."""
+    with checked_page(browser, server, viewport=(1280, 800)) as page:
+        page.wait_for_selector("body[data-page=projects]")
         yield page
-        assert page.errors == [], f"JavaScript errors: {page.errors}"
-    finally:
-        page.context.close()
 
 
 def open_import(page: Any, server: LiveServer, project_id: int) -> None:
@@ -239,13 +220,9 @@ def test_viewers_and_annotators_see_no_import_menu(
     browser: Any, server: LiveServer, role: str
 ) -> None:
     user, _ = make_user(server.app, role=role, project_id=server.cvat_id)
-    page = open_page(browser, server, user)
-    try:
+    with checked_page(browser, server, user=user, viewport=(1280, 800)) as page:
         page.goto(f"{server.url}/#/projects/{server.cvat_id}?t=roles")
         page.wait_for_selector("body[data-page=project] #item-grid")
         page.wait_for_function(f"document.body.dataset.role === '{role}'")
         assert page.locator("#import-button").count() == 1
         assert not page.locator("#import-button").is_visible()
-        assert page.errors == []
-    finally:
-        page.context.close()
