@@ -14,7 +14,8 @@ __all__ = ["box_area", "box_iou", "filter_person_boxes", "match_boxes", "nms", "
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """``(N,)`` areas of ``(N, 4)`` xyxy boxes (0 for inverted boxes)."""
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    # np.maximum(x, 0) is np.clip(x, 0, None) without its Python-level wrapper
+    return np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
 
 
 def box_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -30,7 +31,7 @@ def box_iou(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     y1 = np.maximum(boxes[:, None, 1], others[None, :, 1])
     x2 = np.minimum(boxes[:, None, 2], others[None, :, 2])
     y2 = np.minimum(boxes[:, None, 3], others[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    inter = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
     union = box_area(boxes)[:, None] + box_area(others)[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
 
