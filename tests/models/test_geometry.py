@@ -85,20 +85,3 @@ def test_the_crop_centre_is_the_roi_centre(cx, cy, side, rotation):
     np.testing.assert_allclose(centre, [cx, cy], atol=1e-3)
     box = roi_to_box(roi)[0]
     assert box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
-
-
-def test_many_rois_cut_on_two_threads_are_each_rois_own_crop():
-    """crop_rois splits two or more ROIs over two threads: every crop is the one the
-    ROI gives alone (plain, rotated, beyond the border, and shrunk-copy sizes)."""
-    rng = np.random.default_rng(7)
-    image = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    n = 9
-    rois = np.c_[
-        rng.uniform(-50, 690, n), rng.uniform(-50, 530, n),
-        np.array([40, 120, 300, 500, 800, 1200, 2000, 64, 256.0]), rng.uniform(-3.1, 3.1, n),
-    ]  # fmt: skip
-    crops = crop_rois(image, rois, 256)
-    assert crops.shape == (n, 256, 256, 3)
-    for roi, crop in zip(rois, crops):
-        assert np.array_equal(crop, crop_rois(image, roi[None], 256)[0])
-    assert crop_rois(image, rois[:0], 256).shape == (0, 256, 256, 3)

@@ -14,8 +14,6 @@ on screen, since y points down), the convention of MediaPipe's
 from __future__ import annotations
 
 import math
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -164,75 +162,43 @@ def crop_rois(
 
     ``border`` follows MediaPipe's ImageToTensorCalculator default (replicate edge
     pixels), which is what the landmark model was trained with.
-
-    Two or more ROIs are cut on two threads (the warps release the GIL, and the
-    models are not running while a pass's crops are made); each crop is the same
-    warp either way, so the pixels do not depend on it.
     """
     rois = np.asarray(rois, dtype=np.float64).reshape(-1, 4)
     out = np.empty((rois.shape[0], out_size, out_size, 3), dtype=np.uint8)
-    # A bilinear warp that shrinks more than ~3x aliases badly; such ROIs are cut from
-    # an INTER_AREA-shrunk copy of the image (made once per factor, before the warps).
-    steps = rois[:, 2] / out_size
     shrunk: dict[int, np.ndarray] = {}
-    for step in steps[steps > 3.0].tolist():
-        factor = int(step // 2)
-        if factor not in shrunk:
-            shrunk[factor] = cv2.resize(
-                image,
-                (max(1, image.shape[1] // factor), max(1, image.shape[0] // factor)),
-                interpolation=cv2.INTER_AREA,
-            )
-
-    def cut(indices: range) -> None:
-        for i in indices:
-            roi = rois[i]
-            if steps[i] > 3.0:
-                small = shrunk[int(steps[i] // 2)]
-                scaled = roi.copy()
-                sx = small.shape[1] / image.shape[1]
-                sy = small.shape[0] / image.shape[0]
-                scaled[0] = (roi[0] + 0.5) * sx - 0.5
-                scaled[1] = (roi[1] + 0.5) * sy - 0.5
-                scaled[2] = roi[2] * (sx + sy) / 2.0
-                matrix = _crop_matrix(scaled, out_size)
-                source = small
-            else:
-                matrix = _crop_matrix(roi, out_size)
-                source = image
-            cv2.warpAffine(
-                source,
-                matrix,
-                (out_size, out_size),
-                dst=out[i],
-                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                borderMode=border,
-            )
-
-    n = len(rois)
-    if n < 2:
-        cut(range(n))
-        return out
-    half = n // 2
-    other = _crop_pool().submit(cut, range(half, n))
-    try:
-        cut(range(half))
-    finally:
-        other.result()  # also when this half raised: never leave a warp writing into out
+    for i, roi in enumerate(rois):
+        step = roi[2] / out_size
+        # A bilinear warp that shrinks more than ~3x aliases badly; such ROIs are cut
+        # from an INTER_AREA-shrunk copy of the image (made once per factor).
+        if step > 3.0:
+            factor = int(step // 2)
+            if factor not in shrunk:
+                shrunk[factor] = cv2.resize(
+                    image,
+                    (max(1, image.shape[1] // factor), max(1, image.shape[0] // factor)),
+                    interpolation=cv2.INTER_AREA,
+                )
+            small = shrunk[factor]
+            scaled = roi.copy()
+            sx = small.shape[1] / image.shape[1]
+            sy = small.shape[0] / image.shape[0]
+            scaled[0] = (roi[0] + 0.5) * sx - 0.5
+            scaled[1] = (roi[1] + 0.5) * sy - 0.5
+            scaled[2] = roi[2] * (sx + sy) / 2.0
+            matrix = _crop_matrix(scaled, out_size)
+            source = small
+        else:
+            matrix = _crop_matrix(roi, out_size)
+            source = image
+        cv2.warpAffine(
+            source,
+            matrix,
+            (out_size, out_size),
+            dst=out[i],
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=border,
+        )
     return out
-
-
-_CROP_POOL: ThreadPoolExecutor | None = None
-_CROP_POOL_LOCK = threading.Lock()
-
-
-def _crop_pool() -> ThreadPoolExecutor:
-    """The one extra thread of :func:`crop_rois` (made on first use, shared)."""
-    global _CROP_POOL
-    with _CROP_POOL_LOCK:
-        if _CROP_POOL is None:
-            _CROP_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posekit-crop")
-        return _CROP_POOL
 
 
 def crop_to_image(points: np.ndarray, rois: np.ndarray, out_size: int) -> np.ndarray:
