@@ -3,6 +3,10 @@
 All of the input is validated before anything is returned; the checks run on
 whole numpy arrays so that 100k-annotation files read fast (see
 :mod:`posekit.formats.coco` for the round-trip rules).
+
+:func:`prepare_coco_file` (from :mod:`posekit.formats.coco_json`) reads a file
+with a faster parse where it can, feeding :func:`_prepare_coco` a keypoints
+matrix instead of lists.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from posekit.dataset import ImageRecord, PoseDataset
+from posekit.formats.coco_json import NotFast, RawKeypoints, prepare_coco_file
 from posekit.formats.coco_rows import CocoRows
 from posekit.formats.coco_schema import (
     FLOAT32_MAX,
@@ -34,7 +39,7 @@ from posekit.media import image as image_module
 from posekit.media.paths import UnsafePathError, safe_relative_name
 from posekit.skeleton import Skeleton, SkeletonError, names_mapping, preset_for_names
 
-__all__ = ["FLOAT32_MAX", "CocoRows", "from_coco", "prepare_coco"]
+__all__ = ["FLOAT32_MAX", "CocoRows", "from_coco", "prepare_coco", "prepare_coco_file"]
 
 
 def _pick_category(
@@ -170,7 +175,12 @@ def prepare_coco(
         return _prepare_coco(data, skeleton, source)
 
 
-def _prepare_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: str) -> CocoRows:
+def _prepare_coco(
+    data: Mapping[str, Any],
+    skeleton: Skeleton | None,
+    source: str,
+    keypoints: RawKeypoints | None = None,
+) -> CocoRows:
     if not isinstance(data, Mapping):
         raise CocoFormatError(
             f"{source}: expected a JSON object with 'images', 'annotations' and 'categories', "
@@ -216,14 +226,15 @@ def _prepare_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: st
     records: list[ImageRecord] = []
     image_pos: dict[int, int] = {}
     names_seen: dict[str, int] = {}
+    max_side = image_module.MAX_PIXELS  # larger sides are refused below in any case
     for i, img in enumerate(data["images"]):
         if type(img) is not dict:
             raise CocoFormatError(f"{source}: images[{i}] is not an object")
         image_id = img.get("id")
-        where = f"{source}: {element_name('images', i, img)}"
-        if not is_int(image_id):
-            raise CocoFormatError(f"{where}: 'id' must be an integer, got {image_id!r}")
-        if image_id in image_pos:
+        if not is_int(image_id) or image_id in image_pos:
+            where = f"{source}: {element_name('images', i, img)}"
+            if not is_int(image_id):
+                raise CocoFormatError(f"{where}: 'id' must be an integer, got {image_id!r}")
             raise CocoFormatError(
                 f"{where}: duplicate image id {image_id} (also images[{image_pos[image_id]}])"
             )
@@ -232,30 +243,50 @@ def _prepare_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: st
         try:
             safe_relative_name(name)
         except UnsafePathError as exc:
+            where = f"{source}: {element_name('images', i, img)}"
             raise CocoFormatError(f"{where}: 'file_name': {exc}") from None
         if name in names_seen:
+            where = f"{source}: {element_name('images', i, img)}"
             raise CocoFormatError(
                 f"{where}: file_name {name!r} is also used by images[{names_seen[name]}]"
             )
         names_seen[name] = i
-        size = []
-        for key in ("width", "height"):
-            value = img.get(key)
-            if not is_finite_number(value) or value != int(value):
-                raise CocoFormatError(f"{where}: {key!r} must be an integer, got {value!r}")
-            if value <= 0:
-                raise CocoFormatError(f"{where}: {key!r} must be positive, got {value!r}")
-            size.append(int(value))
-        if size[0] * size[1] > image_module.MAX_PIXELS:  # a typo, never a real image
-            raise CocoFormatError(f"{where}: size {size[0]}x{size[1]} is over the pixel limit")
+        width, height = img.get("width"), img.get("height")
+        if not (
+            type(width) is int
+            and type(height) is int
+            and 0 < width <= max_side
+            and 0 < height <= max_side
+        ):  # the usual case checked at once; anything else as below
+            width, height = _image_size(f"{source}: {element_name('images', i, img)}", img)
+        if width * height > image_module.MAX_PIXELS:  # a typo, never a real image
+            where = f"{source}: {element_name('images', i, img)}"
+            raise CocoFormatError(f"{where}: size {width}x{height} is over the pixel limit")
         extra = {key: v for key, v in img.items() if key not in IMAGE_KEYS}
-        records.append(ImageRecord(name, size[0], size[1], image_id, extra))
+        records.append(ImageRecord(name, width, height, image_id, extra))
 
     # ---- annotations: one cheap pass to collect, then vectorised checks
     anns: list[Any] = data["annotations"]
-    rows, row_image, kp_lists, kp_owner, box_lists, box_owner, extra_annotations = _collect_regular(
-        anns, image_pos, cat_id
-    ) or _collect(anns, image_pos, cat_id, other_cat_ids, source)
+    collected = None
+    fast = keypoints is not None
+    if keypoints is not None:
+        # The fast parse's matrix stands for the keypoints lists only where every
+        # annotation is regular and has the category's number of values; otherwise
+        # the lists are parsed after all and checked as they would have been.
+        if keypoints.matrix is not None and keypoints.matrix.shape[1] == 3 * k_file:
+            collected = _collect_regular(anns, image_pos, cat_id, keypoints_parsed=True)
+        if collected is None:
+            keypoints.restore(anns)
+            keypoints = None
+    if collected is None:
+        collected = _collect_regular(anns, image_pos, cat_id) or _collect(
+            anns, image_pos, cat_id, other_cat_ids, source
+        )
+    rows, row_image, kp_lists, kp_owner, box_lists, box_owner, extra_annotations = collected
+    if extra_annotations and fast:
+        # Kept verbatim: their keys must be in the file's order, which the fast
+        # parse does not keep (its annotations list the COCO fields in one order).
+        raise NotFast
     n = len(rows)
 
     def where_row(row: int) -> str:
@@ -272,7 +303,10 @@ def _prepare_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: st
         )
 
     # ---- keypoints
-    lengths = np.fromiter(map(len, kp_lists), dtype=np.int64, count=len(kp_lists))
+    if keypoints is not None:  # every row has 3 * k_file integers (checked above)
+        lengths = np.full(n, 3 * k_file, dtype=np.int64)
+    else:
+        lengths = np.fromiter(map(len, kp_lists), dtype=np.int64, count=len(kp_lists))
     bad = np.flatnonzero(lengths != 3 * k_file)
     if bad.size:
         j = int(bad[0])
@@ -287,9 +321,12 @@ def _prepare_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: st
             f"{3 * k_file} ({k_file} keypoints x 3) as {cat_where.split(': ', 1)[-1]} says"
         )
     # JSON integers only (the usual COCO file) stay int64: exact, and cheaper checks.
-    given = _number_matrix(
-        kp_lists, 3 * k_file, kp_owner, rows, anns, source, "keypoints", integers=True
-    ).reshape(len(kp_lists), k_file, 3)
+    if keypoints is not None:
+        given = keypoints.matrix.reshape(n, k_file, 3)
+    else:
+        given = _number_matrix(
+            kp_lists, 3 * k_file, kp_owner, rows, anns, source, "keypoints", integers=True
+        ).reshape(len(kp_lists), k_file, 3)
     integer_input = given.dtype.kind in "iub"  # all JSON integers: the usual COCO case
     finite = np.ones(given.shape[:2], bool) if integer_input else np.isfinite(given).all(axis=2)
     if not finite.all():
@@ -307,19 +344,34 @@ def _prepare_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: st
                 f"{given[j, p, :2].tolist()} beyond the float32 range"
             )
     vis_given = given[:, :, 2]
-    bad_vis = ~((vis_given == 0) | (vis_given == 1) | (vis_given == 2))
-    if bad_vis.any():
-        j, p = (int(x[0]) for x in np.nonzero(bad_vis))
-        raise CocoFormatError(
-            f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has visibility "
-            f"{vis_given[j, p]:g}, expected 0, 1 or 2"
-        )
+    # Integers are 0, 1 or 2 iff they lie in [0, 2]: two reductions decide the usual case.
+    if not integer_input or (vis_given.size and (vis_given.min() < 0 or vis_given.max() > 2)):
+        bad_vis = ~((vis_given == 0) | (vis_given == 1) | (vis_given == 2))
+        if bad_vis.any():
+            j, p = (int(x[0]) for x in np.nonzero(bad_vis))
+            raise CocoFormatError(
+                f"{where_row(kp_owner[j])}: keypoint {p} ({file_names[p]!r}) has visibility "
+                f"{vis_given[j, p]:g}, expected 0, 1 or 2"
+            )
     owner = np.asarray(kp_owner, dtype=np.int64)
-    file_xy = np.zeros((n, k_file, 2), dtype=np.float32)
-    file_vis = np.zeros((n, k_file), dtype=np.uint8)
-    file_xy[owner] = given[:, :, :2]
-    file_vis[owner] = vis_given
-    file_xy[file_vis == 0] = 0.0
+    if owner.size == n:  # every row has keypoints (owner is 0..n-1)
+        file_xy = given[:, :, :2].astype(np.float32)
+        file_vis = vis_given.astype(np.uint8)
+    else:
+        file_xy = np.zeros((n, k_file, 2), dtype=np.float32)
+        file_vis = np.zeros((n, k_file), dtype=np.uint8)
+        file_xy[owner] = given[:, :, :2]
+        file_vis[owner] = vis_given
+    # Integer input: whether an unlabeled point has non-zero coordinates (else the
+    # zeroing below changes nothing: an integer 0 is +0.0 in float32). A point's two
+    # float32 read as one uint64 are zero iff both are +0.0 (integers give no -0.0).
+    stray = (
+        bool(((file_xy.view(np.uint64)[:, :, 0] != 0) & (file_vis == 0)).any())
+        if integer_input
+        else True
+    )
+    if stray:
+        file_xy[file_vis == 0] = 0.0
     # Rows whose export (from float32) would not reproduce the input exactly.
     kp_stash = np.zeros(n, dtype=bool)
     if identity and owner.size and integer_input:
@@ -327,10 +379,15 @@ def _prepare_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: st
         # only unlabeled points with non-zero coordinates are not reproduced.
         coords = given[:, :, :2]
         # Cheap whole-array tests first; the per-row reduction runs only if one fails.
-        if np.any(coords[vis_given == 0]) or coords.max() >= 2**24 or coords.min() <= -(2**24):
+        # (file_xy is coords in float32, unchanged when not stray: rounding keeps
+        # the order, and 2**24 is exact, so the tests on it are the tests on coords.)
+        if stray or file_xy.max() >= 2**24 or file_xy.min() <= -(2**24):
             kp_stash[owner] = ((vis_given == 0)[:, :, None] & (coords != 0)).any(axis=(1, 2)) | (
                 np.abs(coords) >= 2**24
             ).any(axis=(1, 2))
+        if keypoints is not None:  # the stash keeps the file's list
+            for row in np.flatnonzero(kp_stash).tolist():
+                anns[rows[row]]["keypoints"] = given[row].reshape(-1).tolist()
     elif identity and owner.size:
         rebuilt = np.concatenate([shortest_decimals(file_xy[owner]), vis_given[:, :, None]], axis=2)
         rebuilt[:, :, :2][vis_given == 0] = 0.0
@@ -413,34 +470,66 @@ def _prepare_coco(data: Mapping[str, Any], skeleton: Skeleton | None, source: st
     )
 
 
+def _image_size(where: str, img: dict[str, Any]) -> tuple[int, int]:
+    """``(width, height)`` of an image entry, or the error that names what is wrong."""
+    size = []
+    for key in ("width", "height"):
+        value = img.get(key)
+        if not is_finite_number(value) or value != int(value):
+            raise CocoFormatError(f"{where}: {key!r} must be an integer, got {value!r}")
+        if value <= 0:
+            raise CocoFormatError(f"{where}: {key!r} must be positive, got {value!r}")
+        size.append(int(value))
+    return size[0], size[1]
+
+
 _Collected = tuple[list[int], list[int], list[Any], list[int], list[Any], list[int], list[Any]]
 
 
-def _collect_regular(anns: list[Any], image_pos: dict[int, int], cat_id: Any) -> _Collected | None:
+def _collect_regular(
+    anns: list[Any], image_pos: dict[int, int], cat_id: Any, *, keypoints_parsed: bool = False
+) -> _Collected | None:
     """:func:`_collect` of a file where every annotation is an object of the keypoint
     category with a new integer id, a known image and list-or-null keypoints and bbox,
-    column by column; None if any is not (then :func:`_collect` names the bad one)."""
-    if not all(type(ann) is dict for ann in anns):
+    column by column; None if any is not (then :func:`_collect` names the bad one).
+
+    With ``keypoints_parsed`` (the fast parse's matrix holds every annotation's
+    keypoints) the keypoints are not looked at: every row owns a list, and the
+    keypoints lists returned are None."""
+    # Type tests as sets of types (one C-level pass each), not per-row Python.
+    if set(map(type, anns)) - {dict}:
         return None
     ids = [ann.get("id") for ann in anns]
-    if not all(type(i) is int for i in ids) or len(set(ids)) != len(ids):
+    if set(map(type, ids)) - {int} or len(set(ids)) != len(ids):
         return None
     image_ids = [ann.get("image_id") for ann in anns]
-    if not all(type(i) is int for i in image_ids):
+    if set(map(type, image_ids)) - {int}:
         return None
     positions = list(map(image_pos.get, image_ids))
-    if None in positions or any(ann.get("category_id") != cat_id for ann in anns):
+    if None in positions:
         return None
-    kps = [ann.get("keypoints") for ann in anns]
+    categories = [ann.get("category_id") for ann in anns]
+    if categories.count(cat_id) != len(categories):  # (== as the general path's !=)
+        return None
     boxes = [ann.get("bbox") for ann in anns]
-    if not all(k is None or type(k) is list for k in kps):
+    if set(map(type, boxes)) - {list, type(None)}:
         return None
-    if not all(b is None or type(b) is list for b in boxes):
-        return None
-    kp_owner = [r for r, k in enumerate(kps) if k is not None]
-    box_owner = [r for r, b in enumerate(boxes) if b is not None]
+    box_owner = (
+        [r for r, b in enumerate(boxes) if b is not None]
+        if None in boxes
+        else list(range(len(boxes)))
+    )
+    kp_lists: Any
+    if keypoints_parsed:
+        kp_owner, kp_lists = list(range(len(anns))), None
+    else:
+        kps = [ann.get("keypoints") for ann in anns]
+        if set(map(type, kps)) - {list, type(None)}:
+            return None
+        kp_owner = [r for r, k in enumerate(kps) if k is not None]
+        kp_lists = [kps[r] for r in kp_owner]
     return (
-        list(range(len(anns))), positions, [kps[r] for r in kp_owner], kp_owner,
+        list(range(len(anns))), positions, kp_lists, kp_owner,
         [boxes[r] for r in box_owner], box_owner, [],
     )  # fmt: skip
 

@@ -12,8 +12,10 @@ without building an :class:`~posekit.core.Instance` per annotation.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -65,6 +67,9 @@ class CocoRows:
     source: str
     skeleton: Skeleton
     records: list[ImageRecord]
+    #: The parsed annotations. Read by :func:`~posekit.formats.coco_read.prepare_coco_file`,
+    #: their ``keypoints`` may be unparsed JSON (``msgspec.Raw``): ``xy`` and ``vis``
+    #: hold them, and the rows whose stash keeps the file's list have it parsed.
     anns: list[Any]
     rows: list[int]  #: annotation index of each keypoint-category annotation
     row_image: list[int]  #: position in ``records`` of each row's image
@@ -115,28 +120,44 @@ class CocoRows:
         segs = [ann.get("segmentation") for ann in chunk]
         reviews = [ann.get(POSEKIT_FIELD) for ann in chunk]
         superset = ANNOTATION_KEYS.issuperset
-        extras = [
-            {} if superset(ann) else {k: v for k, v in ann.items() if k not in ANNOTATION_KEYS}
-            for ann in chunk
-        ]
-        irregular = [
-            j
-            for j, (row, ann, iscrowd, area, segmentation, review) in enumerate(
-                zip(picked, chunk, crowd, areas, segs, reviews)
+        if all(map(superset, chunk)):
+            extras: list[dict[str, Any]] = [{} for _ in chunk]
+        else:
+            extras = [
+                {} if superset(ann) else {k: v for k, v in ann.items() if k not in ANNOTATION_KEYS}
+                for ann in chunk
+            ]
+        if self._regular_chunk(chunk, picked, crowd, areas, segs):
+            # Only the special rows and those with a review field need a closer look.
+            special_rows = [special[row] for row in picked]
+            irregular = (
+                []
+                if reviews.count(None) == len(reviews) and not any(special_rows)
+                else [
+                    j
+                    for j, (sp, review) in enumerate(zip(special_rows, reviews))
+                    if sp or review is not None
+                ]
             )
-            if review is not None
-            or special[row]
-            or type(iscrowd) is not int
-            or not 0 <= iscrowd <= 1
-            or not (area is None or (type(area) is float and abs(area) <= FLOAT32_MAX))
-            or type(ann.get("num_keypoints", ABSENT)) is not int
-            or ann["num_keypoints"] != counts[row]
-            or "score" in ann
-            or "track_id" in ann
-            or (area is None and "area" in ann)
-            or (segmentation is None and "segmentation" in ann)
-            or (box_index[row] < 0 and "bbox" in ann)
-        ]
+        else:
+            irregular = [
+                j
+                for j, (row, ann, iscrowd, area, segmentation, review) in enumerate(
+                    zip(picked, chunk, crowd, areas, segs, reviews)
+                )
+                if review is not None
+                or special[row]
+                or type(iscrowd) is not int
+                or not 0 <= iscrowd <= 1
+                or not (area is None or (type(area) is float and abs(area) <= FLOAT32_MAX))
+                or type(ann.get("num_keypoints", ABSENT)) is not int
+                or ann["num_keypoints"] != counts[row]
+                or "score" in ann
+                or "track_id" in ann
+                or (area is None and "area" in ann)
+                or (segmentation is None and "segmentation" in ann)
+                or (box_index[row] < 0 and "bbox" in ann)
+            ]
         m = len(chunk)
         out = CocoFields(
             start, stop, [ann["id"] for ann in chunk], [c == 1 for c in crowd], areas,
@@ -145,6 +166,35 @@ class CocoRows:
         for j in irregular:
             self._irregular(out, j, picked[j], chunk[j], crowd[j], reviews[j])
         return out
+
+    def _regular_chunk(
+        self, chunk: list[Any], picked: Sequence[int], crowd: list[Any], areas: list[Any],
+        segs: list[Any],
+    ) -> bool:  # fmt: skip
+        """Whether no row of the chunk fails any of :meth:`fields`' per-row tests other
+        than ``special`` and a review field, tested column by column (C-level passes):
+        ``iscrowd`` ints 0/1, ``area`` floats within float32, ``num_keypoints`` ints
+        equal to the counts, no ``score``, ``track_id`` or null segmentation, a box
+        on every row. False does not mean a bad row: the per-row tests then decide."""
+        if not chunk:
+            return True
+        if set(map(type, crowd)) != {int} or min(crowd) < 0 or max(crowd) > 1:
+            return False
+        if set(map(type, areas)) != {float}:
+            return False
+        if not bool((np.abs(np.array(areas, dtype=np.float64)) <= FLOAT32_MAX).all()):
+            return False  # (NaN fails this too, as abs(area) <= FLOAT32_MAX does)
+        if type(None) in set(map(type, segs)):
+            return False
+        given = [ann.get("num_keypoints", ABSENT) for ann in chunk]
+        if set(map(type, given)) != {int} or given != [self.counts[row] for row in picked]:
+            return False
+        if any(map(operator.contains, chunk, repeat("score"))):
+            return False
+        if any(map(operator.contains, chunk, repeat("track_id"))):
+            return False
+        box_index = self.box_index
+        return min(map(box_index.__getitem__, picked)) >= 0
 
     def _irregular(
         self, out: CocoFields, j: int, row: int, ann: dict[str, Any], iscrowd: Any, review: Any

@@ -6,15 +6,20 @@ usual first import of a big file); anything else takes the general path. The
 result in the database is the same as the general path's (a test compares every
 row), only faster:
 
-* the file is parsed once (orjson) and checked as whole arrays by
-  :func:`posekit.formats.coco_read.prepare_coco`; no
+* the file is parsed once (:func:`posekit.formats.coco_read.prepare_coco_file`:
+  msgspec with the keypoints turned into one integer matrix where it applies,
+  else orjson) and checked as whole arrays; no
   :class:`~posekit.core.Instance` is built: the keypoint, visibility and box
   blobs are cut from the validated arrays, the scalar fields come from
   :meth:`~posekit.formats.coco_rows.CocoRows.fields`;
 * annotations are checked and written in chunks, and each chunk is inserted
   by a second thread while the next one is built: SQLite and the PostgreSQL
   driver release the GIL while they execute, so on two cores the inserts
-  mostly disappear behind the Python work;
+  mostly disappear behind the Python work. The statements and their
+  parameters are prepared on the building thread
+  (:func:`~posekit.store.bulk.prepare_insert_columns`), the writer only runs
+  the driver calls: it is the longer of the two. On SQLite, values shared by a
+  whole chunk (the timestamps, NULL scores, the source) are SQL literals;
 * on SQLite the two per-row ``AFTER INSERT`` count triggers of migration
   ``0004`` are dropped inside the import transaction and the counts are
   incremented once at the end by the numbers inserted, which is what the
@@ -45,7 +50,7 @@ from sqlalchemy import Connection, select, text, update
 from posekit.formats.coco_rows import CocoRows
 from posekit.formats.coco_schema import POSEKIT_FIELD
 from posekit.media.paths import UnsafePathError, safe_relative_name
-from posekit.store.bulk import bulk_insert_columns
+from posekit.store.bulk import bulk_insert_columns, execute_prepared, prepare_insert_columns
 from posekit.store.errors import StoreError
 from posekit.store.import_report import ImportReport, MissingMediaError
 from posekit.store.media_names import check_declared_size, claim_stored_name
@@ -199,15 +204,13 @@ def _instance_chunk(
     stop: int,
     box_blobs: list[bytes | None],
 ) -> dict[str, list[Any]]:
-    """Instance columns of rows ``start..stop`` (of ``order`` if given); ``item_id``
-    holds the position of each row's image (the writer makes it the item's id)."""
+    """Instance columns of rows ``start..stop`` (of ``order`` if given), all but
+    ``item_id`` (added by the caller once the items are written)."""
     fields = rows.fields(start, stop, order)
     picked: Any = slice(start, stop) if order is None else list(order[start:stop])
     indices = range(start, stop) if order is None else order[start:stop]
     k = rows.vis.shape[1]
-    row_image = rows.row_image
     return {
-        "item_id": [row_image[r] for r in indices],
         "keypoints": _cut(rows.xy[picked].astype("<f4", copy=False).tobytes(), 8 * k),
         "visibility": _cut(rows.vis[picked].tobytes(), k),
         "keypoint_scores": [
@@ -282,22 +285,23 @@ def import_coco_rows(
             )
             return list(map(ids.__getitem__, items["file_name"]))
 
-        def insert_chunk(chunk: dict[str, list[Any]]) -> int:
-            item_ids = items_done.result()  # the writer ran insert_items first
-            chunk["item_id"] = [item_ids[position] for position in chunk["item_id"]]
-            return bulk_insert_columns(conn, InstanceRow, chunk, constants)
-
         # One writer thread, in order: the items, then chunk k of the instances while
-        # chunk k+1 is built here.
+        # chunk k+1 is built here. Everything but the driver calls is done on this
+        # thread (prepare_insert_columns): the writer is the longer of the two.
         with ThreadPoolExecutor(1, thread_name_prefix="posekit-import") as writer:
             items_done = writer.submit(insert_items)
             pending: list[Future[int]] = []
+            item_of_row: np.ndarray | None = None
             try:
                 for first in range(0, n, chunk_rows):
-                    chunk = _instance_chunk(
-                        rows, order, first, min(n, first + chunk_rows), box_blobs
-                    )
-                    pending.append(writer.submit(insert_chunk, chunk))
+                    stop = min(n, first + chunk_rows)
+                    chunk = _instance_chunk(rows, order, first, stop, box_blobs)
+                    if item_of_row is None:  # the item id of each row, in writing order
+                        item_ids = np.asarray(items_done.result(), dtype=np.int64)
+                        item_of_row = item_ids[starts if order is None else starts[order]]
+                    chunk["item_id"] = item_of_row[first:stop].tolist()
+                    prepared = prepare_insert_columns(conn.dialect, InstanceRow, chunk, constants)
+                    pending.append(writer.submit(execute_prepared, conn, prepared))
                     if pending[0].done():
                         inserted[1] += pending.pop(0).result()
             except BaseException:

@@ -30,8 +30,7 @@ from typing import Any, Literal
 
 from sqlalchemy import delete, select, update
 
-from posekit.formats.coco import load_coco_json
-from posekit.formats.coco_read import prepare_coco
+from posekit.formats.coco_read import prepare_coco_file
 from posekit.gc_pause import gc_paused
 from posekit.media import IMAGE_EXTENSIONS, ImageError, find_images, load_image
 from posekit.media.paths import UnsafePathError, safe_relative_name
@@ -372,7 +371,7 @@ def import_dataset(
     root = Path(image_root) if image_root is not None else coco_path.parent
     if format == "coco":
         # Validate everything that runs on whole arrays before touching the database.
-        prepared = prepare_coco(load_coco_json(coco_path), project.template, source=str(coco_path))
+        prepared = prepare_coco_file(coco_path, project.template, source=str(coco_path))
         project, dataset, created = _resolve(ws, project, dataset)
         in_dataset = existing_items(ws, dataset.id)
         if streamable(prepared, bool(in_dataset)):  # an empty dataset: the bulk path
