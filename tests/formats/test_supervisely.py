@@ -108,10 +108,14 @@ def test_node_key_not_in_template(tmp_path: Path) -> None:
         (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[1, 2, 3]), "is not \\[x, y\\]"),
         (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[True, 2]), "is not \\[x, y\\]"),
         # finite in JSON (float64) but infinite as a float32 keypoint
-        (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[1e39, 2]),
-         "'8f1b2c3d': 'loc' \\[1e\\+39, 2\\] is beyond the range of float32"),
-        (lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[10**400, 2]),
-         "dog_1.jpg.json: not valid JSON: number is infinity"),
+        (
+            lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[1e39, 2]),
+            "'8f1b2c3d': 'loc' \\[1e\\+39, 2\\] is beyond the range of float32",
+        ),
+        (
+            lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=[10**400, 2]),
+            "dog_1.jpg.json: not valid JSON: number is infinity",
+        ),
         (lambda d: d["objects"][1]["tags"][0].update(value="wing"), "names 'wing'"),
         (lambda d: d.pop("size"), "'size' must be"),
     ],
@@ -136,9 +140,7 @@ def _fixture_item(change) -> tuple[dict, list[SuperviselyItem]]:
 def test_bad_python_locations_are_errors(loc) -> None:
     """Python input (``from_supervisely``) can hold what JSON cannot: ints beyond
     float64, NaN; each is an error naming the node, not a crash."""
-    meta, items = _fixture_item(
-        lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=loc)
-    )
+    meta, items = _fixture_item(lambda d: d["objects"][1]["nodes"]["8f1b2c3d"].update(loc=loc))
     with pytest.raises(SuperviselyFormatError,
                        match=r"dog_1.jpg.json: objects\[1\]: node '8f1b2c3d': 'loc' .* is not "
                              r"\[x, y\] \(two finite numbers\)"):  # fmt: skip

@@ -41,13 +41,14 @@ Example:
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from posekit.dataset import PoseDataset
-from posekit.formats.files import atomic_write_bytes, atomic_write_text
+from posekit.formats.files import atomic_path, atomic_write_text
 from posekit.formats.labelstudio_config import (
     DERIVED_BOX_NOTE,
     LOCAL_FILES_PREFIX,
@@ -57,7 +58,8 @@ from posekit.formats.labelstudio_config import (
 )
 from posekit.formats.labelstudio_config import IMAGE_URL_KEY as IMAGE_URL_KEY
 from posekit.formats.labelstudio_config import OCCLUDED as OCCLUDED
-from posekit.formats.labelstudio_json import labelstudio_json_bytes
+from posekit.formats.labelstudio_fast import from_labelstudio_json
+from posekit.formats.labelstudio_json import NOT_ENCODABLE, labelstudio_json_stream
 from posekit.formats.labelstudio_read import from_labelstudio
 from posekit.formats.labelstudio_write import to_labelstudio
 from posekit.gc_pause import gc_paused
@@ -82,7 +84,9 @@ def read_labelstudio(
     label_config: str | os.PathLike[str] | None = None,
     image_sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> PoseDataset:
-    """Read a Label Studio JSON export file (see :func:`from_labelstudio`).
+    """Read a Label Studio JSON export file (see :func:`from_labelstudio`; the file
+    is memory-mapped and read by the fast path of
+    :func:`~posekit.formats.labelstudio_fast.from_labelstudio_json`).
 
     ``label_config`` is the XML text or a path to it; by default a
     ``<stem>.label_config.xml`` next to the export (as :func:`write_labelstudio`
@@ -92,17 +96,6 @@ def read_labelstudio(
         LabelStudioFormatError: invalid JSON or content (the message starts with the path).
     """
     path = Path(path)
-    import orjson
-
-    raw = path.read_bytes()
-    try:
-        with gc_paused():
-            data = orjson.loads(raw)  # several times faster than json on big exports
-    except orjson.JSONDecodeError:
-        try:  # the json module's message is the precise one
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise LabelStudioFormatError(f"{path}: not valid JSON: {exc}") from None
     config_text = None
     if label_config is not None:
         candidate = Path(label_config) if not str(label_config).lstrip().startswith("<") else None
@@ -111,9 +104,18 @@ def read_labelstudio(
         sidecar = path.with_name(path.stem + ".label_config.xml")
         if sidecar.is_file():
             config_text = sidecar.read_text("utf-8")
-    return from_labelstudio(
-        data, skeleton, label_config=config_text, image_sizes=image_sizes, source=str(path)
-    )
+    with path.open("rb") as file:
+        try:
+            # mapped, not read: a 400 MB export costs no copy (nor page faults of one).
+            # (Truncating the file while it is read would end the process: SIGBUS.)
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # an empty file, a pipe
+            return from_labelstudio_json(file.read(), skeleton, label_config=config_text,
+                                         image_sizes=image_sizes, source=str(path))  # fmt: skip
+        with mapped, memoryview(mapped) as raw:
+            return from_labelstudio_json(
+                raw, skeleton, label_config=config_text, image_sizes=image_sizes, source=str(path)
+            )
 
 
 def _dumps(data: Any) -> bytes:
@@ -139,11 +141,16 @@ def write_labelstudio(
     their images). Returns the JSON file."""
     del media
     path = Path(path)
-    payload = labelstudio_json_bytes(dataset, image_prefix=image_prefix)
-    if payload is None:  # a value the direct encoder leaves to the task list's writer
-        payload = _dumps(to_labelstudio(dataset, image_prefix=image_prefix))
+    stream = labelstudio_json_stream(dataset, image_prefix=image_prefix)  # checks first
     if label_config:
         sidecar = path.with_name(path.stem + ".label_config.xml")
         atomic_write_text(sidecar, labelstudio_config(dataset.skeleton))
-    atomic_write_bytes(path, payload)
+    with atomic_path(path, suffix=".json") as temporary, temporary.open("wb") as file:
+        try:
+            with gc_paused():
+                file.writelines(stream)  # one task at a time: never joined in memory
+        except NOT_ENCODABLE:  # a value the direct encoder leaves to the task list's writer
+            file.seek(0)
+            file.truncate()
+            file.write(_dumps(to_labelstudio(dataset, image_prefix=image_prefix)))
     return path

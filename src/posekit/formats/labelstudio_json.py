@@ -6,15 +6,22 @@ regions; building and serialising them dominated the export).
 The numbers are computed for all instances at once (numpy, the same float64
 operations as :func:`~posekit.formats.labelstudio_write._results_of`), formatted
 by orjson itself (so every float reads as orjson writes it), and the regions are
-put together from templates in the order and with the keys of the task list.
+put together from templates in the order and with the keys of the task list
+(one comprehension per instance for its keypoint regions and their occlusion
+choices; each task is encoded on its own, so that the 400 MB text of a
+100k-instance export is never held, copied and encoded as a whole ``str``, and
+:func:`labelstudio_json_stream` makes the encoded tasks one at a time for a file
+writer).
 Anything orjson would not write as is (integers beyond 64 bits, strings that are
-not valid UTF-8) makes :func:`labelstudio_json_bytes` return None, and the caller
-serialises the task list instead. ``tests/formats/test_labelstudio.py`` checks
-that both give the same bytes.
+not valid UTF-8) makes :func:`labelstudio_json_bytes` return None (a stream raises
+one of :data:`NOT_ENCODABLE` while it is read), and the caller serialises the task
+list instead. ``tests/formats/test_labelstudio.py`` and
+``tests/formats/test_labelstudio_fast.py`` check that both give the same bytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -34,7 +41,7 @@ from posekit.formats.labelstudio_write import (
 )
 from posekit.gc_pause import gc_paused
 
-__all__ = ["labelstudio_json_bytes"]
+__all__ = ["NOT_ENCODABLE", "labelstudio_json_bytes", "labelstudio_json_stream"]
 
 
 def _floats(values: np.ndarray) -> list[str]:
@@ -112,11 +119,11 @@ class _Numbers:
         percent = inside / sizes[owner] * 100.0
         self.points_x = _floats(percent[:, 0])
         self.points_y = _floats(percent[:, 1])
-        self.point_index = index.tolist()
-        self.point_occluded = (vis[owner, index] == 1).tolist()
+        self.point_owner, self.point_index = owner, index
+        self.point_occluded = vis[owner, index] == 1
         self.point_counts = np.count_nonzero(points, axis=1).tolist()
         with_scores = np.array([i.keypoint_scores is not None for i in instances], dtype=bool)
-        self.has_point_scores = with_scores.tolist()
+        self.point_scored = with_scores[owner]
         if with_scores.any():
             scores = np.zeros((n, k), np.float32)
             scores[with_scores] = np.stack(
@@ -146,13 +153,45 @@ def labelstudio_json_bytes(
     Raises:
         LabelStudioFormatError: as :func:`~posekit.formats.labelstudio.to_labelstudio`.
     """
-    with gc_paused():
-        plans = _plan(dataset, image_prefix)
-        try:
-            return _encode(plans, dataset, image_name, keypoints_name, box_name,
-                           visibility_name)  # fmt: skip
-        except (TypeError, UnicodeError):  # orjson: > 64-bit integers, surrogates
-            return None
+    stream = labelstudio_json_stream(
+        dataset,
+        image_prefix=image_prefix,
+        image_name=image_name,
+        keypoints_name=keypoints_name,
+        box_name=box_name,
+        visibility_name=visibility_name,
+    )
+    try:
+        with gc_paused():
+            return b"".join(stream)
+    except NOT_ENCODABLE:
+        return None
+
+
+#: Raised while a stream is read when orjson cannot write a value as is (integers
+#: beyond 64 bits, surrogates): serialise the task list instead.
+NOT_ENCODABLE = (TypeError, UnicodeError)
+
+
+def labelstudio_json_stream(
+    dataset: PoseDataset,
+    *,
+    image_prefix: str,
+    image_name: str = "image",
+    keypoints_name: str = "keypoints",
+    box_name: str = "bbox",
+    visibility_name: str = "visibility",
+) -> Iterator[bytes]:
+    """:func:`labelstudio_json_bytes` as pieces made one at a time ("[" or "," and a
+    task, then "]"), for a file writer: one task's bytes are alive at a time, not
+    the whole export (its 400 MB, and the heap they would leave behind). Reading it
+    raises one of :data:`NOT_ENCODABLE` for a value orjson cannot write as is.
+
+    Raises:
+        LabelStudioFormatError: at once, as :func:`~posekit.formats.labelstudio.to_labelstudio`.
+    """
+    plans = _plan(dataset, image_prefix)
+    return _encode(plans, dataset, image_name, keypoints_name, box_name, visibility_name)
 
 
 def _encode(
@@ -162,7 +201,7 @@ def _encode(
     keypoints_name: str,
     box_name: str,
     visibility_name: str,
-) -> bytes:
+) -> Iterator[bytes]:
     skeleton = dataset.skeleton
     k = skeleton.num_keypoints
     ordered: list[Instance] = []
@@ -177,17 +216,34 @@ def _encode(
     label_of = [_text(name) for name in skeleton.keypoints]
     category, occluded, note = _text(skeleton.category), _text(OCCLUDED), _text(DERIVED_BOX_NOTE)
     written, derived = numbers.written.tolist(), numbers.derived.tolist()
-    box_values, xs, ys = numbers.box_values, numbers.points_x, numbers.points_y
-    point_index, point_occluded = numbers.point_index, numbers.point_occluded
-    point_scores, instance_scores = numbers.point_scores, numbers.instance_scores
-    n = b = p = s = c = 0  # instance, written box, point, point score, instance score
-    tasks: list[str] = []
+    box_values, instance_scores = numbers.box_values, numbers.instance_scores
+    counts = numbers.point_counts
+    point_index = numbers.point_index.tolist()
+    point_occluded = numbers.point_occluded.tolist()
+    point_scored = numbers.point_scored.tolist()
+    xs, ys = numbers.points_x, numbers.points_y
+    # per keypoint index: the id suffix, and the label closing the value
+    suffix_of = [f"k{j}" for j in range(k)]
+    label_end = [f"{label}]}}" for label in label_of]
+    # the point's closing: its score (scored instances), '}'
+    closings = ["}"] * len(xs)
+    if numbers.point_scores:
+        scored_at = np.flatnonzero(numbers.point_scored).tolist()
+        for j, value in zip(scored_at, numbers.point_scores):
+            closings[j] = f',"score":{value}}}'
+    del point_scored
+    n = b = p = c = 0  # instance, written box, point, instance score
+    opening = True  # no task yet: the next one opens the list
     for plan in plans:
         head = _task_head(plan, image_name)
         width, height = plan.size
         common = (f'"to_name":{image},"original_width":{_text(width)},'
                   f'"original_height":{_text(height)},"image_rotation":0')  # fmt: skip
         point_width = _text(_POINT_WIDTH_PX / width * 100.0)
+        tail = f',"width":{point_width},"keypointlabels":['
+        choice_tail = f'","type":"choices","from_name":{vis_from},{common},' + (
+            f'"value":{{"choices":[{occluded}]}}}}'
+        )
         annotations: list[str] = []
         predictions: list[str] = []
         for origin, instances, first in plan.groups():
@@ -214,30 +270,30 @@ def _encode(
                     f'"rectanglelabels":[{category}]}}{score}{meta}}}'
                 )
                 b += 4
-                count = numbers.point_counts[n]
-                scored = numbers.has_point_scores[n]
+                count = counts[n]
+                n += 1
+                if not count:
+                    continue
+                end = p + count
+                open_id = f'{{"id":"{box_id}'
                 kp_head = (f'","type":"keypointlabels","from_name":{kp_from},'
                            f'"parentID":"{box_id}",{common},"value":{{"x":')  # fmt: skip
-                tail = f',"width":{point_width},"keypointlabels":['
-                for j in range(p, p + count):
-                    index = point_index[j]
-                    point_id = f"{box_id}k{index}"
-                    if scored:
-                        point_score = f',"score":{point_scores[s]}'
-                        s += 1
-                    else:
-                        point_score = ""
-                    regions.append(
-                        f'{{"id":"{point_id}{kp_head}{xs[j]},"y":{ys[j]}{tail}'
-                        f"{label_of[index]}]}}{point_score}}}"
-                    )
-                    if point_occluded[j]:
-                        regions.append(
-                            f'{{"id":"{point_id}","type":"choices","from_name":{vis_from},'
-                            f'{common},"value":{{"choices":[{occluded}]}}}}'
+                choice_open = f',{{"id":"{box_id}'
+                regions.extend(
+                    [
+                        f'{open_id}{suffix_of[i]}{kp_head}{x},"y":{y}{tail}'
+                        f"{label_end[i]}{closing}"
+                        f"{f'{choice_open}{suffix_of[i]}{choice_tail}' if hidden else ''}"
+                        for i, x, y, closing, hidden in zip(
+                            point_index[p:end],
+                            xs[p:end],
+                            ys[p:end],
+                            closings[p:end],
+                            point_occluded[p:end],
                         )
-                p += count
-                n += 1
+                    ]
+                )
+                p = end
             result = ",".join(regions)
             if origin is None:
                 annotations.append(
@@ -250,10 +306,11 @@ def _encode(
                 f'{{"model_version":{_text(_model_version(origin))},"result":[{result}]'
                 f"{tail_score}}}"
             )
-        tasks.append(
-            f'{{"id":{_text(head["id"])},"data":{_text(head["data"])},'
+        yield (
+            f'{"[" if opening else ","}{{"id":{_text(head["id"])},"data":{_text(head["data"])},'
             f'"meta":{_text(head["meta"])},"annotations":[{",".join(annotations)}],'
-            f'"predictions":[{",".join(predictions)}]}}'
+            f'"predictions":[{",".join(predictions)}]}}'.encode()
         )
+        opening = False
     _warn_clipped(numbers.clipped)
-    return f"[{','.join(tasks)}]".encode()
+    yield b"[]" if opening else b"]"

@@ -1,6 +1,16 @@
 """Reading a Label Studio JSON export (a list of tasks) into a
 :class:`~posekit.dataset.PoseDataset` (see :mod:`posekit.formats.labelstudio` for
-the mapping)."""
+the mapping): the generic reader.
+
+:func:`from_labelstudio` reads parsed JSON task by task, region by region
+(:class:`_Task`): it holds every check and every error message (naming the task
+and region), and reads everything the format allows. Files are read through the
+fast path of :mod:`posekit.formats.labelstudio_fast`, which gives the same
+dataset and comes back here for anything it does not take.
+
+Integers beyond 64 bits: orjson reads them as floats, so a task id such as
+``2**70`` is no image id.
+"""
 
 from __future__ import annotations
 
@@ -141,8 +151,7 @@ class _Task:
                 continue
             rid = result.get("id")
             if kind == "choices":
-                choices = (result.get("value") or {}).get("choices") or []
-                if OCCLUDED in choices and rid is not None:
+                if OCCLUDED in self._choices(result, r, what) and rid is not None:
                     occluded.add(str(rid))
                 continue
             if kind == "rectanglelabels":
@@ -200,7 +209,11 @@ class _Task:
             person[index] = (x, y, result)
         out: list[Instance] = []
         k = self.skeleton.num_keypoints
-        order = [rid for rid in boxes if rid in persons or self._is_person(boxes[rid])]
+        order = [
+            rid
+            for rid in boxes
+            if rid in persons or self._is_person(boxes[rid], f"{what} region {rid!r}")
+        ]
         if None in persons:
             order.append(None)
         scale = np.array([width / 100.0, height / 100.0])
@@ -266,8 +279,22 @@ class _Task:
         self.percent(value, "y", name)
         raise self.fail(f"{name}: not a valid keypoint region")
 
-    def _is_person(self, result: Mapping[str, Any]) -> bool:
-        labels = (result.get("value") or {}).get("rectanglelabels") or []
+    def _choices(self, result: Mapping[str, Any], r: int, what: str) -> list[Any]:
+        value = result.get("value") or {}
+        if not isinstance(value, dict):
+            raise self.fail(f"{self._name(result, r, what)}: 'value' must be an object")
+        choices = value.get("choices") or []
+        if not isinstance(choices, list):
+            raise self.fail(f"{self._name(result, r, what)}: value.choices must be a list")
+        return choices
+
+    def _is_person(self, result: Mapping[str, Any], name: str) -> bool:
+        value = result.get("value") or {}
+        if not isinstance(value, dict):
+            raise self.fail(f"{name}: 'value' must be an object")
+        labels = value.get("rectanglelabels") or []
+        if not isinstance(labels, list):
+            raise self.fail(f"{name}: value.rectanglelabels must be a list")
         return any(label in self.box_labels for label in labels)
 
     def _box(self, result: Mapping[str, Any], name: str) -> tuple[np.ndarray, float | None, bool]:
@@ -304,7 +331,13 @@ class _Task:
         score = result.get("score")
         if score is not None and not is_finite_number(score):
             raise self.fail(f"{name}: 'score' must be a number")
-        derived = DERIVED_BOX_NOTE in ((result.get("meta") or {}).get("text") or [])
+        meta = result.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise self.fail(f"{name}: 'meta' must be an object")
+        text = meta.get("text") or []
+        if not isinstance(text, list):
+            raise self.fail(f"{name}: meta.text must be a list")
+        derived = DERIVED_BOX_NOTE in text
         return box.astype(np.float32), None if score is None else float(score), derived
 
 
@@ -409,7 +442,12 @@ def _from_labelstudio(
         url = task_data.get(key)
         if not isinstance(url, str) or not url:
             raise LabelStudioFormatError(f"{where}: data.{key} must be the image URL")
-        meta = (task.get("meta") or {}).get("posekit") or {}
+        meta = task.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise LabelStudioFormatError(f"{where}: 'meta' must be an object")
+        meta = meta.get("posekit") or {}
+        if not isinstance(meta, dict):
+            raise LabelStudioFormatError(f"{where}: meta.posekit must be an object")
         file_name = meta.get("file_name") if isinstance(meta.get("file_name"), str) else None
         file_name = file_name or _file_name_of(url)
         try:
@@ -485,6 +523,8 @@ def _labels_used(data: list[Any]) -> list[str]:
         for results in lists:
             for result in results or []:
                 if isinstance(result, dict) and result.get("type") == "keypointlabels":
-                    labels = (result.get("value") or {}).get("keypointlabels") or []
-                    names.extend(str(label) for label in labels)
+                    value = result.get("value")
+                    labels = value.get("keypointlabels") if isinstance(value, dict) else None
+                    if isinstance(labels, list):  # else reading the region names the problem
+                        names.extend(str(label) for label in labels)
     return names
