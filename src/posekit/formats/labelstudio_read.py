@@ -280,22 +280,22 @@ class _Task:
         raise self.fail(f"{name}: not a valid keypoint region")
 
     def _choices(self, result: Mapping[str, Any], r: int, what: str) -> list[Any]:
-        value = result.get("value") or {}
-        if not isinstance(value, dict):
-            raise self.fail(f"{self._name(result, r, what)}: 'value' must be an object")
-        choices = value.get("choices") or []
-        if not isinstance(choices, list):
-            raise self.fail(f"{self._name(result, r, what)}: value.choices must be a list")
-        return choices
+        return self._value_list(result, "choices", self._name(result, r, what))
 
     def _is_person(self, result: Mapping[str, Any], name: str) -> bool:
+        labels = self._value_list(result, "rectanglelabels", name)
+        return any(label in self.box_labels for label in labels)
+
+    def _value_list(self, result: Mapping[str, Any], field: str, name: str) -> list[Any]:
+        """``value[field]`` of a region (absent: empty); a ``value`` that is not an
+        object, or a field that is not a list, is an error naming the region."""
         value = result.get("value") or {}
         if not isinstance(value, dict):
             raise self.fail(f"{name}: 'value' must be an object")
-        labels = value.get("rectanglelabels") or []
-        if not isinstance(labels, list):
-            raise self.fail(f"{name}: value.rectanglelabels must be a list")
-        return any(label in self.box_labels for label in labels)
+        items = value.get(field) or []
+        if not isinstance(items, list):
+            raise self.fail(f"{name}: value.{field} must be a list")
+        return items
 
     def _box(self, result: Mapping[str, Any], name: str) -> tuple[np.ndarray, float | None, bool]:
         value = result.get("value")
