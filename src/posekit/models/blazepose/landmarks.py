@@ -168,12 +168,18 @@ def heatmap_windows(
 
 @functools.cache
 def _offsets(kernel: int) -> np.ndarray:
-    return np.arange(kernel) - (kernel - 1) // 2
+    return _frozen(np.arange(kernel) - (kernel - 1) // 2)
 
 
 @functools.cache
 def _channels(k: int) -> np.ndarray:
-    return np.arange(k)[:, None, None]
+    return _frozen(np.arange(k)[:, None, None])
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """``array`` made read-only: the cached index arrays are shared by every call."""
+    array.flags.writeable = False
+    return array
 
 
 def refine_with_heatmap_windows(
