@@ -67,6 +67,10 @@ def edited(tmp_path: Path) -> Workspace:
             ws.update_instance(inst.id, inst, 1)
         ws.add_instance(item, make_prediction(n, score=0.1 + 0.08 * n))
     ws.add_instance(items[13], make_person(3, status="rejected"))
+    # A prediction, then a person labeled by hand on the same image: the index on
+    # (item, status) returns them in the other order than their ids.
+    ws.add_instance(items[15], make_prediction(20, score=0.9))
+    ws.add_instance(items[15], make_person(21))
     for inst in ws.get_instances(items[14]):
         ws.delete_instance(inst.id)
     yield ws
@@ -132,3 +136,18 @@ def test_integers_beyond_64_bits_take_the_general_path(
     export(ws, "p", general, format="coco", statuses=INSTANCE_STATUSES)
     assert out.read_bytes() == general.read_bytes()
     ws.close()
+
+
+def test_rows_are_ordered_by_item_then_instance_id() -> None:
+    rows = [(2, 5, "a"), (1, 9, "b"), (2, 3, "c"), (1, 4, "d")]
+    assert bulk_export._by_item_and_id(rows) == [(1, 4, "d"), (1, 9, "b"), (2, 3, "c"), (2, 5, "a")]
+    ordered = [(1, 1), (1, 2), (3, 1)]
+    assert bulk_export._by_item_and_id(ordered) is ordered
+    assert bulk_export._by_item_and_id([]) == []
+
+
+def test_runs_of_consecutive_rows_per_item() -> None:
+    rows = [(1, 10), (1, 11), (3, 12), (5, 13), (5, 14), (5, 15)]
+    assert bulk_export._runs(rows) == {1: (0, 2), 3: (2, 3), 5: (3, 6)}
+    assert bulk_export._runs([(7, 1)]) == {7: (0, 1)}
+    assert bulk_export._runs([]) == {}

@@ -197,7 +197,36 @@ def coco_annotations(columns: AnnotationColumns, category_id: int) -> list[dict[
         source,
         kps,
     ) in rows:
-        stash = extra.get(STASH_KEY) if extra else None
+        if not extra:
+            # No stash and no unknown fields (most instances): the branches below
+            # with nothing absent, null or raw to restore; the same dict, key order
+            # included.
+            ann = {
+                "id": ann_id,
+                "image_id": image_id,
+                "category_id": category_id,
+                "keypoints": keypoint_lists[j],
+                "num_keypoints": counts[j],
+            }
+            if box_lists[j] is not None:
+                ann["bbox"] = box_lists[j]
+            ann["iscrowd"] = int(crowd)
+            if area is not None:
+                ann["area"] = area
+            if score is not None:
+                ann["score"] = score
+            if track is not None:
+                ann["track_id"] = track
+            if seg is not None:
+                ann["segmentation"] = seg
+            if status != "accepted" or source != "manual" or kps is not None:
+                review: dict[str, Any] = {"status": status, "source": source}
+                if kps is not None:
+                    review["keypoint_scores"] = _scores_list(kps)
+                ann[POSEKIT_FIELD] = review
+            annotations.append(ann)
+            continue
+        stash = extra.get(STASH_KEY)
         unchanged = (
             bool(stash)
             and "crc" in stash
@@ -237,7 +266,7 @@ def coco_annotations(columns: AnnotationColumns, category_id: int) -> list[dict[
                 if key != STASH_KEY and key not in ANNOTATION_KEYS:
                     ann[key] = value
         if status != "accepted" or source != "manual" or kps is not None:
-            review: dict[str, Any] = {"status": status, "source": source}
+            review = {"status": status, "source": source}
             if kps is not None:
                 review["keypoint_scores"] = _scores_list(kps)
             ann[POSEKIT_FIELD] = review
