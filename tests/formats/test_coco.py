@@ -545,3 +545,41 @@ def test_null_and_odd_typed_fields_round_trip(coco_data: dict) -> None:
     assert (inst.area, inst.score, inst.track_id) == (702.0, 1.0, 3)
     assert inst.keypoints[0].tolist() == [0.0, 0.0]  # Instance convention for v=0
     assert canonical(to_coco(dataset)) == canonical(data)
+
+
+def test_annotations_without_extra_fields_equal_the_general_branch() -> None:
+    """``coco_annotations`` builds annotations without extra fields by a short branch;
+    an empty stash takes the general branch with nothing to restore: same dicts, same
+    key order."""
+    from posekit.formats.coco_write import STASH_KEY, AnnotationColumns, coco_annotations
+
+    rng = np.random.default_rng(3)
+    n, k = 12, 17
+    vis = rng.integers(0, 3, (n, k)).astype(np.uint8)
+    xy = (rng.uniform(0, 500, (n, k, 2)) * (vis[..., None] > 0)).astype(np.float32)
+    boxes = [np.array([1.5, 2.0, 40.25, 60.0], np.float32) if j % 3 else None for j in range(n)]
+    scores = [rng.uniform(0, 1, k).astype(np.float32) if j % 3 == 1 else None for j in range(n)]
+
+    def columns(extra: list[dict]) -> AnnotationColumns:
+        return AnnotationColumns(
+            ids=list(range(1, n + 1)),
+            image_ids=[j // 2 for j in range(n)],
+            xy=xy,
+            vis=vis,
+            boxes=boxes,
+            iscrowd=[j == 5 for j in range(n)],
+            area=[None if j % 4 == 0 else 10.5 * j for j in range(n)],
+            score=[0.25 * (j % 4) if j % 2 else None for j in range(n)],
+            track_id=[j if j % 5 == 0 else None for j in range(n)],
+            segmentation=[[[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]] if j in (7, 10) else None
+                          for j in range(n)],
+            extra=extra,
+            status=["predicted" if j % 2 else "accepted" for j in range(n)],
+            source=["model:x" if j % 2 else "manual" for j in range(n)],
+            keypoint_scores=scores,
+        )  # fmt: skip
+
+    short = coco_annotations(columns([{} for _ in range(n)]), 1)
+    general = coco_annotations(columns([{STASH_KEY: {}} for _ in range(n)]), 1)
+    assert [list(a.items()) for a in short] == [list(a.items()) for a in general]
+    assert {"bbox", "area", "score", "track_id", "segmentation", "posekit"} <= set().union(*short)

@@ -138,16 +138,14 @@ def test_integers_beyond_64_bits_take_the_general_path(
     ws.close()
 
 
-def test_rows_are_ordered_by_item_then_instance_id() -> None:
-    rows = [(2, 5, "a"), (1, 9, "b"), (2, 3, "c"), (1, 4, "d")]
-    assert bulk_export._by_item_and_id(rows) == [(1, 4, "d"), (1, 9, "b"), (2, 3, "c"), (2, 5, "a")]
-    ordered = [(1, 1), (1, 2), (3, 1)]
-    assert bulk_export._by_item_and_id(ordered) is ordered
-    assert bulk_export._by_item_and_id([]) == []
-
-
-def test_runs_of_consecutive_rows_per_item() -> None:
-    rows = [(1, 10), (1, 11), (3, 12), (5, 13), (5, 14), (5, 15)]
-    assert bulk_export._runs(rows) == {1: (0, 2), 3: (2, 3), 5: (3, 6)}
-    assert bulk_export._runs([(7, 1)]) == {7: (0, 1)}
-    assert bulk_export._runs([]) == {}
+def test_rows_are_ordered_by_item_then_instance_id_with_each_items_run() -> None:
+    rows = [(2, 5, "a"), (1, 9, "b"), (2, 3, "c"), (1, 4, "d"), (7, 1, "e")]
+    assert bulk_export._by_item(rows) == (
+        [(1, 4, "d"), (1, 9, "b"), (2, 3, "c"), (2, 5, "a"), (7, 1, "e")],
+        {1: (0, 2), 2: (2, 4), 7: (4, 5)},
+    )
+    ordered = [(1, 1), (1, 2), (3, 1), (5, 1), (5, 2), (5, 3)]
+    same, runs = bulk_export._by_item(ordered)
+    assert same is ordered
+    assert runs == {1: (0, 2), 3: (2, 3), 5: (3, 6)}
+    assert bulk_export._by_item([]) == ([], {})

@@ -68,27 +68,22 @@ def _tuples(conn: Connection, query: Any) -> list[tuple[Any, ...]]:
         cursor.close()
 
 
-def _by_item_and_id(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """``rows`` whose first two values are (item id, instance id), ordered by them."""
+def _by_item(
+    rows: list[tuple[Any, ...]],
+) -> tuple[list[tuple[Any, ...]], dict[int, tuple[int, int]]]:
+    """``rows`` whose first two values are (item id, instance id), ordered by them,
+    and the ``(start, stop)`` of each item's run of consecutive rows in that order."""
     if not rows:
-        return rows
+        return rows, {}
     items = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
     ids = np.fromiter(map(itemgetter(1), rows), dtype=np.int64, count=len(rows))
     order = np.lexsort((ids, items))
-    if np.array_equal(order, np.arange(len(rows))):
-        return rows
-    return list(map(rows.__getitem__, order.tolist()))
-
-
-def _runs(rows: list[tuple[Any, ...]]) -> dict[int, tuple[int, int]]:
-    """The ``(start, stop)`` of each item's run of consecutive ``rows`` (ordered by
-    item id, their first value)."""
-    if not rows:
-        return {}
-    items = np.fromiter(map(itemgetter(0), rows), dtype=np.int64, count=len(rows))
+    if not np.array_equal(order, np.arange(len(rows))):
+        rows = list(map(rows.__getitem__, order.tolist()))
+        items = items[order]
     starts = np.flatnonzero(np.concatenate(([True], items[1:] != items[:-1])))
     stops = np.append(starts[1:], len(rows))
-    return dict(zip(items[starts].tolist(), zip(starts.tolist(), stops.tolist())))
+    return rows, dict(zip(items[starts].tolist(), zip(starts.tolist(), stops.tolist())))
 
 
 def export_coco_rows(
@@ -147,11 +142,10 @@ def export_coco_rows(
         )  # fmt: skip
     # Ordered by (item, id) here, not by the query: SQLite would sort every row
     # with its blobs in a temporary B-tree (a fifth of the export's time).
-    instance_rows = _by_item_and_id(instance_rows)
+    instance_rows, runs = _by_item(instance_rows)
     k = meta.skeleton.num_keypoints
     kept_set = frozenset(kept_statuses)
     threshold = _threshold(min_score)
-    runs = _runs(instance_rows)
     status_of = list(map(itemgetter(3), instance_rows))
     keep = [
         status in kept_set
