@@ -187,6 +187,29 @@ def test_export_min_score_leaves_junk_out(tmp_path: Path, capsys) -> None:
     assert exit_info.value.code == 2
 
 
+_FILE_FORMATS = [
+    ("coco", "p.json"),
+    ("csv-tracks", "p.csv"),
+    ("cvat", "p.xml"),
+    ("labelstudio", "p.json"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "name"), _FILE_FORMATS)
+def test_export_into_a_missing_folder_names_the_folder(
+    tmp_path: Path, capsys, fmt: str, name: str
+) -> None:
+    """Not the hidden temporary file the atomic write would have made there."""
+    _workspace_with_scores(tmp_path)
+    missing = tmp_path / "no" / "such"
+    args = ["--workspace", str(tmp_path / "ws"), "export", "p", "--format", fmt]
+    assert main([*args, "-o", str(missing / name), "--status", "predicted"]) == 2
+    err = capsys.readouterr().err
+    assert f"output folder does not exist: '{missing}'" in err
+    assert ".tmp" not in err
+    assert not (tmp_path / "no").exists()
+
+
 def test_render_and_predict_have_min_score(tmp_path: Path) -> None:
     from posekit.cli.parser import build_parser
 

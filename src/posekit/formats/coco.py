@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -45,6 +44,7 @@ from posekit.dataset import PoseDataset
 from posekit.formats.coco_read import from_coco
 from posekit.formats.coco_schema import STASH_KEY, CocoFormatError
 from posekit.formats.coco_write import to_coco, to_coco_results
+from posekit.formats.files import temporary_beside
 from posekit.gc_pause import gc_paused
 from posekit.skeleton import Skeleton
 
@@ -154,7 +154,7 @@ def _atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A temporary file in ``path``'s folder that replaces ``path`` (keeping its mode)
     when the block succeeds, and is removed if it fails."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle

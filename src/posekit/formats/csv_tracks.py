@@ -18,6 +18,7 @@ per track is an analysis output, not an annotation format to import.
 Example:
     >>> import io
     >>> from posekit.dataset import PoseDataset
+from posekit.formats.files import temporary_beside
     >>> from posekit.skeleton import get_preset
     >>> buffer = io.StringIO()
     >>> to_csv_tracks(PoseDataset(get_preset("coco17"), []), buffer)
@@ -29,12 +30,12 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 from posekit.dataset import PoseDataset
+from posekit.formats.files import temporary_beside
 
 __all__ = ["CAPABILITIES", "COLUMNS", "SPEC", "to_csv_tracks", "write_csv_tracks"]
 
@@ -84,7 +85,7 @@ def write_csv_tracks(
     """Write ``dataset`` as a CSV file, atomically; ``media`` is not used."""
     del media
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = temporary_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             to_csv_tracks(dataset, handle)

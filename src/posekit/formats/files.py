@@ -18,13 +18,20 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "stored_image_size"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "stored_image_size",
+    "temporary_beside",
+]
 
 _NEW_FILE_MODE = 0o644
 
@@ -36,6 +43,18 @@ def _mode_for(path: Path) -> int:
         return _NEW_FILE_MODE
 
 
+def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """``tempfile.mkstemp`` in ``path``'s folder: ``(fd, name)`` of a new hidden file.
+
+    Raises:
+        FileNotFoundError: the folder does not exist; the error names the folder (not
+            the temporary file's name).
+    """
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "output folder does not exist", str(path.parent))
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path next to ``path`` for a writer that needs a file name (an
@@ -43,7 +62,7 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterat
     error, and is removed otherwise. ``suffix`` is the temporary file's suffix (for
     writers that pick the format from it)."""
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    fd, tmp_name = temporary_beside(path, suffix)
     os.close(fd)
     try:
         yield Path(tmp_name)
@@ -57,7 +76,7 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = ".tmp") -> Iterat
 def atomic_write_bytes(path: str | os.PathLike[str], payload: bytes) -> Path:
     """Write ``payload`` to ``path`` atomically; returns ``path`` as a :class:`Path`."""
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
